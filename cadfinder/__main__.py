@@ -1,0 +1,3 @@
+from cadfinder.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""PostgreSQL + pgvector: the embedded server, connections, migrations, roles and indexes."""

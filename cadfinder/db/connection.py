@@ -1,0 +1,116 @@
+"""Connections to the library database: embedded or shared, sync (CLI) or async (GUI).
+
+Every connection has the pgvector adapter registered. Failures become one-line
+`DatabaseError`s within `connect_timeout_s` seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+import psycopg.conninfo
+from pgvector.psycopg import register_vector, register_vector_async
+
+from cadfinder.db import embedded
+from cadfinder.errors import DatabaseError
+from cadfinder.settings import Settings
+
+ROLE_NAMES = {"designer": "cadfinder_designer", "admin": "cadfinder_admin"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and as whom to connect."""
+
+    conninfo: str
+    embedded: bool
+    role: str  # 'designer' | 'admin' | 'maintenance'
+
+    def describe(self) -> str:
+        """A password-free description for status bars and messages."""
+        if self.embedded:
+            return f"embedded server ({embedded.pgdata_dir()})"
+        try:
+            p = psycopg.conninfo.conninfo_to_dict(self.conninfo)
+        except psycopg.ProgrammingError:
+            return "shared server (unparsable URI)"
+        host = p.get("host") or "localhost"
+        port = p.get("port") or "5432"
+        return f"{p.get('user') or '(default user)'}@{host}:{port}/{p.get('dbname') or ''}"
+
+
+def target(settings: Settings, uri: str | None = None, role: str | None = None) -> Target:
+    """Resolve the server and login for `role` ('designer', 'admin' or 'maintenance').
+
+    'maintenance' is the connection that may create extensions, roles and indexes: the
+    superuser on the embedded server, the URI's own user on a shared server.
+    """
+    role = role or settings.database.role
+    uri = uri if uri is not None else settings.database.uri
+    timeout = settings.database.connect_timeout_s
+    if uri:
+        try:
+            info = psycopg.conninfo.make_conninfo(uri, connect_timeout=timeout, application_name="cadfinder")
+        except psycopg.ProgrammingError as e:
+            raise DatabaseError(f"bad database URI: {_first_line(e)}") from None
+        return Target(info, embedded=False, role=role)
+    embedded.start()
+    if role == "maintenance":
+        info = embedded.server_uri(embedded.DATABASE_NAME)
+    else:
+        info = embedded.server_uri(embedded.DATABASE_NAME, user=ROLE_NAMES[role])
+    info = psycopg.conninfo.make_conninfo(info, connect_timeout=timeout, application_name="cadfinder")
+    return Target(info, embedded=True, role=role)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip() or type(e).__name__
+    return text.splitlines()[0]
+
+
+def explain(e: BaseException, where: Target | None = None) -> DatabaseError:
+    """Turn a psycopg exception into a one-line DatabaseError."""
+    msg = _first_line(e)
+    place = f" ({where.describe()})" if where else ""
+    if isinstance(e, psycopg.errors.InsufficientPrivilege):
+        return DatabaseError(f"permission denied{place}: {msg}")
+    if isinstance(e, psycopg.OperationalError):
+        return DatabaseError(f"cannot reach the database{place}: {msg}")
+    if isinstance(e, psycopg.ProgrammingError) and "invalid" in msg:
+        return DatabaseError(f"bad database URI: {msg}")
+    return DatabaseError(f"database error{place}: {msg}")
+
+
+def _prepare_embedded(t: Target) -> None:
+    if t.embedded:
+        embedded.ensure_database()
+
+
+def connect(t: Target, autocommit: bool = False, vector: bool = True) -> psycopg.Connection:
+    """A sync connection (CLI, workers) with the pgvector adapter when the extension exists."""
+    try:
+        _prepare_embedded(t)
+        conn = psycopg.connect(t.conninfo, autocommit=autocommit)
+    except psycopg.Error as e:
+        raise explain(e, t) from None
+    if vector:
+        try:
+            register_vector(conn)
+        except psycopg.ProgrammingError:
+            pass  # extension not created yet (before `db init`)
+    return conn
+
+
+async def connect_async(t: Target, autocommit: bool = False) -> psycopg.AsyncConnection:
+    """An async connection for the GUI (psycopg async under qasync)."""
+    try:
+        _prepare_embedded(t)
+        conn = await psycopg.AsyncConnection.connect(t.conninfo, autocommit=autocommit)
+    except psycopg.Error as e:
+        raise explain(e, t) from None
+    try:
+        await register_vector_async(conn)
+    except psycopg.ProgrammingError:
+        pass
+    return conn

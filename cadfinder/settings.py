@@ -1,0 +1,153 @@
+"""The one typed settings object, persisted as TOML under the user's config dir.
+
+`CADFINDER_HOME` moves settings and data under one base directory (tests rely on it to
+start from an empty library). `CADFINDER_DB` selects a shared server. Passwords are never
+written here: a URI's password is stripped on save; use ~/.pgpass, PGPASSFILE or
+PGPASSWORD (libpq's own mechanisms) for shared servers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import platformdirs
+import tomli_w
+
+APP = "cadfinder"
+ROLES = ("designer", "admin")
+DEVICES = ("auto", "cpu", "cuda")
+BRIDGE_BACKENDS = ("cadquery", "creo")
+
+
+@dataclass
+class DatabaseSettings:
+    uri: str = ""  # empty: use the embedded server in the data dir
+    role: str = "admin"  # which cadfinder role the app acts as: designer (read-only) or admin
+    connect_timeout_s: int = 5
+
+
+@dataclass
+class IndexSettings:
+    hnsw_m: int = 16
+    hnsw_ef_construction: int = 64
+    hnsw_ef_search: int = 100
+
+
+@dataclass
+class ModelSettings:
+    device: str = "auto"
+    sdf_weights: str = ""  # empty: the weights shipped in resources/
+    clip_weights: str = ""
+
+
+@dataclass
+class BridgeSettings:
+    backend: str = "cadquery"
+    creoson_url: str = "http://localhost:9056/creoson"
+    creo_start_command: str = ""
+    creo_working_dir: str = ""
+
+
+@dataclass
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    index: IndexSettings = field(default_factory=IndexSettings)
+    models: ModelSettings = field(default_factory=ModelSettings)
+    bridge: BridgeSettings = field(default_factory=BridgeSettings)
+
+    def validate(self) -> None:
+        """Raise ValueError when a value is out of its allowed set or range."""
+        if self.database.role not in ROLES:
+            raise ValueError(f"database.role must be one of {ROLES}, not {self.database.role!r}")
+        if self.models.device not in DEVICES:
+            raise ValueError(f"models.device must be one of {DEVICES}, not {self.models.device!r}")
+        if self.bridge.backend not in BRIDGE_BACKENDS:
+            raise ValueError(f"bridge.backend must be one of {BRIDGE_BACKENDS}")
+        if not 2 <= self.index.hnsw_m <= 100:
+            raise ValueError("index.hnsw_m must lie in 2..100")
+        if not 4 <= self.index.hnsw_ef_construction <= 1000:
+            raise ValueError("index.hnsw_ef_construction must lie in 4..1000")
+        if not 1 <= self.index.hnsw_ef_search <= 1000:
+            raise ValueError("index.hnsw_ef_search must lie in 1..1000")
+
+
+def home_dir() -> Path | None:
+    """The CADFINDER_HOME override, or None when the platform dirs are used."""
+    home = os.environ.get("CADFINDER_HOME")
+    return Path(home).expanduser().resolve() if home else None
+
+
+def config_dir() -> Path:
+    home = home_dir()
+    return home / "config" if home else Path(platformdirs.user_config_dir(APP))
+
+
+def data_dir() -> Path:
+    home = home_dir()
+    return home / "data" if home else Path(platformdirs.user_data_dir(APP))
+
+
+def settings_path() -> Path:
+    return config_dir() / "settings.toml"
+
+
+def strip_password(uri: str) -> str:
+    """Remove a password from a postgresql:// URI (key=value strings keep no password either)."""
+    if "://" in uri:
+        parts = urlsplit(uri)
+        if parts.password is not None:
+            host = parts.hostname or ""
+            if parts.port:
+                host = f"{host}:{parts.port}"
+            netloc = f"{parts.username}@{host}" if parts.username else host
+            return urlunsplit(parts._replace(netloc=netloc))
+        return uri
+    return " ".join(tok for tok in uri.split() if not tok.startswith("password="))
+
+
+def _merge(dc, values: dict):
+    for f in dataclasses.fields(dc):
+        if f.name not in values:
+            continue
+        cur = getattr(dc, f.name)
+        new = values[f.name]
+        if dataclasses.is_dataclass(cur):
+            if isinstance(new, dict):
+                _merge(cur, new)
+        elif isinstance(new, type(cur)):
+            setattr(dc, f.name, new)
+    return dc
+
+
+def load(path: Path | None = None) -> Settings:
+    """Settings from TOML (defaults for anything absent), with environment overrides applied."""
+    path = path or settings_path()
+    s = Settings()
+    if path.exists():
+        try:
+            _merge(s, tomllib.loads(path.read_text()))
+        except tomllib.TOMLDecodeError as e:
+            raise ValueError(f"settings file {path} is not valid TOML: {e}") from e
+    env_db = os.environ.get("CADFINDER_DB")
+    if env_db:
+        s.database.uri = env_db
+    s.validate()
+    return s
+
+
+def save(s: Settings, path: Path | None = None) -> Path:
+    """Write settings as TOML atomically; any password in the URI is dropped."""
+    s.validate()
+    path = path or settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = dataclasses.asdict(s)
+    data["database"]["uri"] = strip_password(data["database"]["uri"])
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(tomli_w.dumps(data))
+    os.replace(tmp, path)
+    return path

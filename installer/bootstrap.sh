@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Set up cadfinder on a fresh Debian/Python 3.11 machine and run it.
+#   bash installer/bootstrap.sh run  [ARGS]   install, then run the main job (cadfinder demo ARGS)
+#   bash installer/bootstrap.sh test [ARGS]   install, then run the whole test suite (pytest ARGS)
+# Idempotent: the virtual environment is rebuilt only when pyproject.toml or this script change.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode="${1:-run}"; shift || true
+
+VENV="${CADFINDER_VENV:-.venv}"
+PY="${PYTHON:-python3.11}"
+command -v "$PY" >/dev/null || PY=python3
+
+need_apt=()
+# Debian packages: Xvfb and the X/GL client libraries Qt and VTK need for the GUI and its tests.
+APT_PACKAGES="xvfb xauth libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0
+  libxcb-render-util0 libxcb-xinerama0 libxcb-shape0 libxcb-randr0 libxcb-xkb1 libegl1 libgl1 libglx-mesa0
+  libgl1-mesa-dri libglu1-mesa"
+for p in $APT_PACKAGES; do
+  dpkg -s "$p" >/dev/null 2>&1 || need_apt+=("$p")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${need_apt[*]}" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+want="$(cat pyproject.toml installer/bootstrap.sh | sha256sum | cut -c1-16)"
+stamp="$VENV/.cadfinder-installed"
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setting up $VENV (first run takes a few minutes)" >&2
+  [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -e '.[test]'
+  echo "$want" > "$stamp"
+fi
+
+case "$mode" in
+  run)  exec "$VENV/bin/cadfinder" demo "$@" ;;
+  test) exec "$VENV/bin/python" -m pytest "$@" ;;
+  *)    echo "usage: bash installer/bootstrap.sh run|test [ARGS]" >&2; exit 2 ;;
+esac

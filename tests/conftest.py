@@ -1,0 +1,71 @@
+"""Shared fixtures: a private CADFINDER_HOME and the real embedded PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def session_home(tmp_path_factory):
+    """One CADFINDER_HOME (and embedded server) shared by the tests of a session."""
+    home = tmp_path_factory.mktemp("cadfinder_home")
+    old = os.environ.get("CADFINDER_HOME")
+    os.environ["CADFINDER_HOME"] = str(home)
+    os.environ.pop("CADFINDER_DB", None)
+    yield home
+    from cadfinder.db import embedded
+
+    embedded.stop()
+    if old is None:
+        os.environ.pop("CADFINDER_HOME", None)
+    else:
+        os.environ["CADFINDER_HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def settings(session_home):
+    from cadfinder import settings as s
+
+    return s.load()
+
+
+@pytest.fixture(scope="session")
+def library(settings):
+    """An initialised embedded library database (schema, roles, indexes)."""
+    from cadfinder.db import lifecycle
+
+    lifecycle.init(settings)
+    return settings
+
+
+@pytest.fixture
+def fresh_home(tmp_path, monkeypatch):
+    """An empty CADFINDER_HOME for one test (for subprocesses; the in-process server is not moved)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("CADFINDER_HOME", str(home))
+    monkeypatch.delenv("CADFINDER_DB", raising=False)
+    return home
+
+
+def run_cli(*args, env=None, timeout=120, input=None):
+    """Run the real `cadfinder` CLI in a subprocess; return the CompletedProcess."""
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "cadfinder", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        input=input,
+        cwd=REPO,
+    )

