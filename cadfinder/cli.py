@@ -84,6 +84,81 @@ def cmd_db_reindex(args) -> int:
     return 0
 
 
+# ---- catalog / genome -------------------------------------------------------------------------
+
+
+def cmd_catalog_build(args) -> int:
+    from cadfinder.catalog import build
+
+    m = build.build(args.out, count=args.count, seed=args.seed, jobs=args.jobs, progress=not args.quiet)
+    fam = {}
+    for p in m["parts"]:
+        fam[p["family"]] = fam.get(p["family"], 0) + 1
+    summary = {"out": str(args.out), "parts": len(m["parts"]), "families": fam, "failures": m["failures"]}
+    _print(summary, args.json)
+    return 0 if m["complete"] else 1
+
+
+def cmd_catalog_check(args) -> int:
+    from cadfinder.catalog import build
+
+    r = build.check(args.out)
+    _print(r, args.json)
+    return 0 if not r["problems"] else 1
+
+
+def _load_genome(path: str) -> dict:
+    from pathlib import Path
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise CadfinderError(f"{path}: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise CadfinderError(f"{path}: not valid JSON ({e})") from None
+    # A catalog sidecar carries the genome under "genome".
+    return data["genome"] if isinstance(data, dict) and "genome" in data and "schema" not in data else data
+
+
+def cmd_genome_validate(args) -> int:
+    from cadfinder.genome.validate import validate
+
+    bad = 0
+    for path in args.files:
+        problems = validate(_load_genome(path))
+        bad += bool(problems)
+        print(f"{path}: " + ("ok" if not problems else "\n  ".join(["invalid"] + problems)))
+    return 1 if bad else 0
+
+
+def cmd_genome_instantiate(args) -> int:
+    from pathlib import Path
+
+    from cadfinder.catalog.build import describe_instance
+    from cadfinder.genome.instantiate import instantiate, with_parameters
+
+    genome = _load_genome(args.file)
+    changes = {}
+    for a in args.set or []:
+        k, sep, v = a.partition("=")
+        try:
+            changes[k] = float(v)
+        except ValueError:
+            raise CadfinderError(f"--set needs name=number, not {a!r}") from None
+    if changes:
+        genome = with_parameters(genome, **changes)
+    inst = instantiate(genome)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = args.name or Path(args.file).stem
+    mesh = inst.mesh()
+    inst.export_step(out / f"{stem}.step")
+    mesh.export(out / f"{stem}.stl")
+    info = {"step": str(out / f"{stem}.step"), "stl": str(out / f"{stem}.stl")} | describe_instance(inst, genome, mesh)
+    _print(info, args.json)
+    return 0
+
+
 # ---- demo -----------------------------------------------------------------------------------
 
 
@@ -168,6 +243,31 @@ def build_parser() -> argparse.ArgumentParser:
     ri.add_argument("--m", type=int, help="HNSW m (default: from settings)")
     ri.add_argument("--ef-construction", type=int, help="HNSW ef_construction (default: from settings)")
     ri.set_defaults(func=cmd_db_reindex)
+
+    cat = sub.add_parser("catalog", help="build and check the demo catalog of parts")
+    cats = cat.add_subparsers(dest="catalog_command", metavar="ACTION", required=True)
+    cb = cats.add_parser("build", parents=[common], help="generate parts (genome, STEP, STL, metadata)")
+    cb.add_argument("out", help="output folder (resumes if it holds an unfinished build)")
+    cb.add_argument("--count", type=int, default=1000)
+    cb.add_argument("--seed", type=int, default=0)
+    cb.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    cb.add_argument("--quiet", action="store_true", help="no progress bar")
+    cb.set_defaults(func=cmd_catalog_build)
+    cc = cats.add_parser("check", parents=[common], help="validate genomes, STEP files and meshes of a catalog")
+    cc.add_argument("out")
+    cc.set_defaults(func=cmd_catalog_check)
+
+    gen = sub.add_parser("genome", help="validate or instantiate a part genome (JSON)")
+    gens = gen.add_subparsers(dest="genome_command", metavar="ACTION", required=True)
+    gv = gens.add_parser("validate", help="check genome files against the schema")
+    gv.add_argument("files", nargs="+")
+    gv.set_defaults(func=cmd_genome_validate)
+    gi = gens.add_parser("instantiate", parents=[common], help="build a genome with the open kernel: STEP + STL")
+    gi.add_argument("file")
+    gi.add_argument("--out", default=".")
+    gi.add_argument("--name", help="output file stem (default: the input's)")
+    gi.add_argument("--set", action="append", metavar="PARAM=VALUE", help="change a parameter first")
+    gi.set_defaults(func=cmd_genome_instantiate)
 
     sub.add_parser("demo", parents=[common], help="prepare the demo library and report on it").set_defaults(
         func=cmd_demo

@@ -1,0 +1,1 @@
+"""Headless geometry: readers, normalisation, signed distances, scan simulation."""
