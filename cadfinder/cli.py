@@ -162,12 +162,23 @@ def cmd_genome_instantiate(args) -> int:
 # ---- demo -----------------------------------------------------------------------------------
 
 
+def demo_catalog_dir():
+    from cadfinder import settings
+
+    return settings.data_dir() / "demo_catalog"
+
+
 def cmd_demo(args) -> int:
-    """Prepare the demo library on the embedded database and report what is there."""
+    """Prepare the demo library: database, demo catalog of parts; then report what is there."""
+    from cadfinder.catalog import build
     from cadfinder.db import lifecycle
 
     s = _settings(args)
     st = lifecycle.status(s, args.db)
+    out = demo_catalog_dir()
+    print(f"demo catalog: {out} ({args.count} parts, built once, resumable)", file=sys.stderr)
+    m = build.build(out, count=args.count, seed=0, progress=not args.json)
+    st["demo_catalog"] = {"path": str(out), "parts": len(m["parts"]), "complete": m["complete"]}
     _print(st, args.json)
     return 0
 
@@ -269,9 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     gi.add_argument("--set", action="append", metavar="PARAM=VALUE", help="change a parameter first")
     gi.set_defaults(func=cmd_genome_instantiate)
 
-    sub.add_parser("demo", parents=[common], help="prepare the demo library and report on it").set_defaults(
-        func=cmd_demo
-    )
+    demo = sub.add_parser("demo", parents=[common], help="prepare the demo library and report on it")
+    demo.add_argument("--count", type=int, default=1000, help="parts in the demo catalog")
+    demo.set_defaults(func=cmd_demo)
 
     st = sub.add_parser("settings", help="show or change settings")
     sts = st.add_subparsers(dest="settings_command", metavar="ACTION", required=True)

@@ -82,3 +82,86 @@ def rotation_angle_deg(r1: np.ndarray, r2: np.ndarray) -> float:
     """Geodesic angle between two rotations, in degrees."""
     c = (np.trace(r1.T @ r2) - 1) / 2
     return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
+
+
+def octahedral_rotations() -> list[np.ndarray]:
+    """The 24 proper rotations that map coordinate axes onto coordinate axes."""
+    import itertools
+
+    out = []
+    for perm in itertools.permutations(range(3)):
+        for signs in itertools.product((1, -1), repeat=3):
+            m = np.zeros((3, 3))
+            m[range(3), perm] = signs
+            if np.linalg.det(m) > 0:
+                out.append(m)
+    return out
+
+
+def _umeyama(src: np.ndarray, dst: np.ndarray, with_scale: bool) -> tuple[np.ndarray, float, np.ndarray]:
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    a, b = src - mu_s, dst - mu_d
+    u, sig, vt = np.linalg.svd(b.T @ a / len(src))
+    d = np.ones(3)
+    if np.linalg.det(u @ vt) < 0:
+        d[-1] = -1
+    rot = u @ np.diag(d) @ vt
+    scale = float((sig * d).sum() / (a**2).sum() * len(src)) if with_scale else 1.0
+    return rot, scale, mu_d - scale * rot @ mu_s
+
+
+@dataclass
+class Registration:
+    """dst ~ scale * src @ rotation.T + translation; residual is the trimmed mean distance."""
+
+    rotation: np.ndarray
+    scale: float
+    translation: np.ndarray
+    residual: float
+
+    def apply(self, p: np.ndarray) -> np.ndarray:
+        return self.scale * np.asarray(p) @ self.rotation.T + self.translation
+
+
+def register(src: np.ndarray, dst: np.ndarray, with_scale: bool = True, iterations: int = 30,
+             trim: float = 0.8, dst_tree=None, max_points: int = 2000, seed: int = 0) -> Registration:
+    """Align a (partial) point set onto a complete one: trimmed ICP from 24 PCA-based starts.
+
+    The starts pair the two PCA frames under every axis permutation and sign, since a partial
+    scan's principal axes may come in another order than the whole part's. Only the `trim`
+    closest fraction of pairs counts, so missing regions and outliers do not drag the fit.
+    With `with_scale`, the scale is the ratio of the robust PCA radii and stays fixed during
+    ICP: letting a trimmed one-sided fit choose the scale makes it shrink the scan (measured:
+    a 10-13% bias), since a smaller copy always lies closer to some surface.
+    """
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(seed)
+    src = np.asarray(src, dtype=np.float64)
+    if len(src) > max_points:
+        src = src[rng.choice(len(src), max_points, replace=False)]
+    dst = np.asarray(dst, dtype=np.float64)
+    tree = dst_tree or cKDTree(dst)
+    fs, fd = pca_frames(src)[0], pca_frames(dst)[0]
+    keep = max(3, int(trim * len(src)))
+    best = None
+    for q in octahedral_rotations():
+        rot = fd.rotation @ q @ fs.rotation.T
+        scale = fd.scale / fs.scale if with_scale else 1.0
+        trans = fd.offset - scale * rot @ fs.offset
+        # A few cheap iterations on every start, then finish only the best ones.
+        for _ in range(6):
+            moved = scale * src @ rot.T + trans
+            dist, idx = tree.query(moved)
+            sel = np.argpartition(dist, keep - 1)[:keep]
+            rot, _, trans = _umeyama(scale * src[sel], dst[idx[sel]], False)
+        res = float(np.sort(tree.query(scale * src @ rot.T + trans)[0])[:keep].mean())
+        if best is None or res < best.residual:
+            best = Registration(rot, scale, trans, res)
+    rot, scale, trans = best.rotation, best.scale, best.translation
+    for _ in range(iterations):
+        dist, idx = tree.query(scale * src @ rot.T + trans)
+        sel = np.argpartition(dist, keep - 1)[:keep]
+        rot, _, trans = _umeyama(scale * src[sel], dst[idx[sel]], False)
+    res = float(np.sort(tree.query(scale * src @ rot.T + trans)[0])[:keep].mean())
+    return Registration(rot, scale, trans, res) if res < best.residual else best

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import trimesh
+from scipy.ndimage import minimum_filter
 from scipy.spatial.transform import Rotation
 
 from cadfinder.geometry.sdf import sample_surface
@@ -57,11 +58,13 @@ def visible(points: np.ndarray, normals: np.ndarray, view_dir: np.ndarray, resol
     pix = extent / resolution
     iu = ((pu - pu.min()) / pix).astype(np.int64)
     iv = ((pv - pv.min()) / pix).astype(np.int64)
-    key = iu * (resolution + 2) + iv
-    nearest = np.full(key.max() + 1, np.inf)
-    np.minimum.at(nearest, key, depth)
-    front = depth <= nearest[key] + 1.5 * pix
-    facing = (normals @ d) < 0.05
+    image = np.full((iu.max() + 1, iv.max() + 1), np.inf)
+    np.minimum.at(image, (iu, iv), depth)
+    # Samples are sparse: a pixel that no front sample hit must not let the back show through,
+    # so each depth covers its 3x3 neighbourhood (a splat).
+    image = minimum_filter(image, size=3, mode="nearest")
+    front = depth <= image[iu, iv] + 1.5 * pix
+    facing = (normals @ d) < -0.02  # surfaces seen edge-on return nothing
     return front & facing
 
 
@@ -69,7 +72,7 @@ def simulate_scan(mesh: trimesh.Trimesh, settings: ScanSettings = ScanSettings()
     """A partial, noisy, unevenly sampled scan of `mesh` in the given or a random pose."""
     rng = np.random.default_rng(seed)
     size = float(np.linalg.norm(mesh.extents))
-    dense, normals = sample_surface(mesh, max(60_000, settings.points * 25), rng)
+    dense, normals = sample_surface(mesh, max(100_000, settings.points * 25), rng)
     dirs = []
     keep = np.zeros(len(dense), dtype=bool)
     for _ in range(settings.views):

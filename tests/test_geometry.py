@@ -1,0 +1,110 @@
+"""Signed distances against analytic solids, sampling, canonical frames, scan simulation."""
+
+import numpy as np
+import pytest
+import trimesh
+from scipy.spatial.transform import Rotation
+
+from cadfinder.geometry import normalize, scan, sdf
+
+
+def test_sphere_sdf_matches_analytic():
+    mesh = trimesh.creation.icosphere(5, radius=0.6)
+    pts = np.random.default_rng(0).uniform(-1, 1, (5000, 3))
+    truth = np.linalg.norm(pts, axis=1) - 0.6
+    got = sdf.signed_distance(mesh, pts)
+    # The tessellated sphere lies inside the true one by at most its chordal error.
+    assert np.abs(got - truth).max() < 2e-3
+    assert np.all(np.sign(got[np.abs(truth) > 2e-3]) == np.sign(truth[np.abs(truth) > 2e-3]))
+
+
+def box_sdf(p, half):
+    q = np.abs(p) - half
+    return np.linalg.norm(np.maximum(q, 0), axis=1) + np.minimum(q.max(axis=1), 0)
+
+
+def test_box_sdf_is_exact():
+    half = np.array([0.5, 0.3, 0.2])
+    mesh = trimesh.creation.box(2 * half)
+    pts = np.random.default_rng(1).uniform(-1, 1, (5000, 3))
+    np.testing.assert_allclose(sdf.signed_distance(mesh, pts), box_sdf(pts, half), atol=1e-9)
+
+
+def test_sign_survives_holes_in_the_mesh():
+    mesh = trimesh.creation.icosphere(4, radius=0.5)
+    keep = np.ones(len(mesh.faces), bool)
+    keep[np.random.default_rng(2).choice(len(keep), len(keep) // 10, replace=False)] = False
+    holey = trimesh.Trimesh(mesh.vertices, mesh.faces[keep], process=False)
+    pts = np.random.default_rng(3).uniform(-0.9, 0.9, (4000, 3))
+    truth = np.linalg.norm(pts, axis=1) - 0.5
+    far = np.abs(truth) > 0.03
+    got = sdf.signed_distance(holey, pts)
+    assert np.mean(np.sign(got[far]) == np.sign(truth[far])) > 0.999
+
+
+def test_sampling_recipe_and_cache(tmp_path):
+    half = np.array([0.6, 0.4, 0.05])  # a thin plate: thin-wall samples must appear
+    mesh = trimesh.creation.box(2 * half)
+    recipe = sdf.SamplingRecipe(total=20_000, surface=2000)
+    s = sdf.sample_sdf(mesh, recipe, seed=0)
+    assert s.points.shape == (20_000, 3) and s.sdf.shape == (20_000,)
+    np.testing.assert_allclose(s.sdf, box_sdf(s.points.astype(float), half), atol=1e-5)
+    assert np.mean(np.abs(s.sdf) < 0.05) > 0.6  # most samples near the surface, as DeepSDF wants
+    assert (s.sdf < 0).mean() > 0.2
+    # Feature samples concentrate at the 12 sharp edges.
+    assert len(sdf.sharp_edges(mesh)) == 12
+    np.testing.assert_allclose(np.linalg.norm(s.surface_normals, axis=1), 1, atol=1e-5)
+    s.save(tmp_path / "s.npz")
+    back = sdf.SdfSamples.load(tmp_path / "s.npz")
+    assert np.abs(back.sdf - s.sdf).max() < 1e-3
+    assert (tmp_path / "s.npz").stat().st_size < 20_000 * 4 * 4
+
+
+def test_catalog_frame_round_trip():
+    mesh = trimesh.creation.box((40.0, 20.0, 10.0))
+    mesh.apply_translation([100, -5, 3])
+    f = normalize.catalog_frame(mesh.vertices)
+    c = f.to_canonical(mesh.vertices)
+    assert np.linalg.norm(c, axis=1).max() == pytest.approx(1 / 1.03)
+    np.testing.assert_allclose(f.to_mm(c), mesh.vertices, atol=1e-9)
+    assert normalize.Frame.from_dict(f.as_dict()).scale == f.scale
+
+
+def test_pca_frames_undo_a_random_pose():
+    rng = np.random.default_rng(4)
+    pts = rng.uniform(-1, 1, (4000, 3)) * [3.0, 1.5, 0.5]
+    pts[:, 0] += 0.3 * pts[:, 0] ** 2  # skewed, so signs are decidable
+    rot = Rotation.random(random_state=5).as_matrix()
+    posed = pts @ rot.T * 7.0 + [10, 20, 30]
+    a = normalize.pca_frames(pts)
+    b = normalize.pca_frames(posed)
+    assert len(b) == 4
+    ca, cb = a[0].to_canonical(pts), b[0].to_canonical(posed)
+    np.testing.assert_allclose(ca, cb, atol=1e-6)
+    for f in b:
+        assert np.linalg.det(f.rotation) == pytest.approx(1.0)
+
+
+def test_scan_is_partial_noisy_and_posed():
+    mesh = trimesh.creation.icosphere(4, radius=1.0)
+    s = scan.simulate_scan(mesh, scan.ScanSettings(points=3000, noise=0.0, uneven=0.0, outliers=0.0), seed=1)
+    # One view of a sphere sees one hemisphere: the visible normals face the scanner.
+    d = s.view_dirs[0]
+    assert np.mean(s.normals @ d < 0.1) > 0.98
+    assert np.linalg.norm(s.points, axis=1) == pytest.approx(np.ones(3000), abs=0.03)
+    noisy = scan.simulate_scan(mesh, scan.ScanSettings(points=3000, random_pose=True, scale_range=(2.0, 2.0)), seed=1)
+    r = np.linalg.norm(noisy.points - noisy.translation, axis=1)
+    assert np.median(r) == pytest.approx(2.0, rel=0.05) and r.std() > 0.005
+    assert abs(np.linalg.det(noisy.rotation) - 1) < 1e-9
+
+
+def test_scan_occludes_hidden_surfaces():
+    # Two parallel plates seen from above: the lower plate's top face is hidden behind the upper one.
+    top = trimesh.creation.box((1, 1, 0.1))
+    top.apply_translation([0, 0, 1])
+    bottom = trimesh.creation.box((1, 1, 0.1))
+    both = trimesh.util.concatenate([top, bottom])
+    pts, nrm = sdf.sample_surface(both, 50_000, np.random.default_rng(0))
+    vis = scan.visible(pts, nrm, np.array([0, 0, -1.0]), 100)
+    assert vis.sum() > 1000
+    assert np.all(pts[vis][:, 2] > 0.5)
