@@ -159,6 +159,45 @@ def cmd_genome_instantiate(args) -> int:
     return 0
 
 
+# ---- models -----------------------------------------------------------------------------------
+
+
+def _models_dir():
+    from cadfinder import settings
+
+    return settings.data_dir() / "models"
+
+
+def _catalog_arg(args):
+    from pathlib import Path
+
+    cat = Path(args.catalog) if args.catalog else demo_catalog_dir()
+    if not (cat / "catalog.json").exists():
+        raise CadfinderError(f"{cat} holds no catalog: run `cadfinder catalog build {cat}` first")
+    return cat
+
+
+def cmd_train_decoder(args) -> int:
+    from pathlib import Path
+
+    from cadfinder.deepsdf import dataset, train
+    from cadfinder.deepsdf.config import load_config
+
+    try:
+        cfg = load_config(args.config)
+    except ValueError as e:
+        raise CadfinderError(str(e)) from None
+    cat = _catalog_arg(args)
+    parts = [p for p in dataset.catalog_parts(cat) if p.split == "train" or args.all_parts]
+    out = Path(args.out) if args.out else _models_dir() / "deepsdf"
+    cache = Path(args.cache) if args.cache else cat / ".sdf_cache"
+    files = dataset.build_cache(parts, cache, progress=not args.quiet)
+    path = train.train(cfg, files, [p.part_number for p in parts], out, resume=args.resume, device=args.device,
+                       seed=args.seed, epochs=args.epochs, progress=not args.quiet)
+    _print({"weights": str(path), "shapes": len(parts), "config": cfg.name}, args.json)
+    return 0
+
+
 # ---- demo -----------------------------------------------------------------------------------
 
 
@@ -279,6 +318,21 @@ def build_parser() -> argparse.ArgumentParser:
     gi.add_argument("--name", help="output file stem (default: the input's)")
     gi.add_argument("--set", action="append", metavar="PARAM=VALUE", help="change a parameter first")
     gi.set_defaults(func=cmd_genome_instantiate)
+
+    tr = sub.add_parser("train", help="train the models (DeepSDF decoder, point-cloud encoder)")
+    trs = tr.add_subparsers(dest="train_command", metavar="MODEL", required=True)
+    td = trs.add_parser("decoder", parents=[common], help="the DeepSDF auto-decoder and catalog latents")
+    td.add_argument("--catalog", help="catalog folder (default: the demo catalog)")
+    td.add_argument("--config", default="compact", help="compact, reference, or a TOML file")
+    td.add_argument("--out", help="output folder (default: DATA/models/deepsdf)")
+    td.add_argument("--cache", help="SDF sample cache folder (default: CATALOG/.sdf_cache)")
+    td.add_argument("--epochs", type=int, help="override the config's epochs")
+    td.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    td.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    td.add_argument("--seed", type=int, default=0)
+    td.add_argument("--all-parts", action="store_true", help="train on held-out parts too")
+    td.add_argument("--quiet", action="store_true")
+    td.set_defaults(func=cmd_train_decoder)
 
     demo = sub.add_parser("demo", parents=[common], help="prepare the demo library and report on it")
     demo.add_argument("--count", type=int, default=1000, help="parts in the demo catalog")
