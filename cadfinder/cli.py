@@ -198,6 +198,196 @@ def cmd_train_decoder(args) -> int:
     return 0
 
 
+def scan_bank_path(cat, n_parts: int, per_part: int):
+    return cat / f".scan_bank_{n_parts}x{per_part}.npy"
+
+
+def cmd_train_encoder(args) -> int:
+    from pathlib import Path
+
+    from cadfinder.deepsdf import dataset, encoder, train
+
+    cat = _catalog_arg(args)
+    out = Path(args.out) if args.out else _models_dir() / "deepsdf"
+    bundle = Path(args.decoder) if args.decoder else out / "deepsdf.safetensors"
+    _, latents, names, _ = train.load_decoder(bundle)
+    by_pn = {p.part_number: p for p in dataset.catalog_parts(cat)}
+    missing = [n for n in names if n not in by_pn]
+    if missing:
+        raise CadfinderError(f"{len(missing)} shapes of {bundle} are not in {cat} (e.g. {missing[0]})")
+    bank = encoder.build_scan_bank([by_pn[n].mesh_path for n in names], scan_bank_path(cat, len(names), args.scans),
+                                   per_part=args.scans, seed=args.seed, progress=not args.quiet)
+    path = encoder.train_encoder(bank, latents, out / "encoder.safetensors", epochs=args.epochs, seed=args.seed,
+                                 device=str(train.pick_device(args.device)), progress=not args.quiet)
+    _print({"weights": str(path), "shapes": len(names), "scans": int(bank.shape[0] * bank.shape[1])}, args.json)
+    return 0
+
+
+def cmd_eval_recon(args) -> int:
+    from cadfinder import models
+    from cadfinder.deepsdf import dataset, evaluate
+
+    s = _settings(args)
+    cat = _catalog_arg(args)
+    decoder, _, _, _ = models.decoder(s)
+    encoder = models.encoder(s)
+    parts = evaluate.pick_parts(dataset.catalog_parts(cat), args.parts)
+    report = evaluate.evaluate(decoder, encoder, parts, fit_iterations=args.iterations, resolution=args.res,
+                               progress=not args.json)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(report["units"])
+        for split, row in report["summary"].items():
+            print(f"{split}: " + ", ".join(f"{k}={v:.5g}" for k, v in row.items()))
+    return 0
+
+
+def cmd_mesh(args) -> int:
+    """Decode a latent (a .npy file, or a part's) into a mesh file by coarse-to-fine marching cubes."""
+    import time
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from cadfinder import models
+    from cadfinder.deepsdf import meshing
+    from cadfinder.geometry.normalize import Frame
+
+    s = _settings(args)
+    decoder, table, names, _ = models.decoder(s)
+    frame = None
+    if args.latent:
+        try:
+            z = torch.from_numpy(np.load(args.latent, allow_pickle=False).astype(np.float32)).reshape(-1)
+        except (OSError, ValueError) as e:
+            raise CadfinderError(f"{args.latent}: cannot read a latent vector ({e})") from None
+        if z.numel() != decoder.cfg.latent_dim:
+            raise CadfinderError(f"{args.latent}: a latent has {decoder.cfg.latent_dim} values, not {z.numel()}")
+        stem = Path(args.latent).stem
+    else:
+        from cadfinder.library import lookup_latent
+
+        found = lookup_latent(s, args.db, args.part)
+        if found is not None:
+            z, frame = found
+        elif args.part in names:
+            z = table[names.index(args.part)]
+        else:
+            raise CadfinderError(f"no part {args.part!r} in the library or the shipped latent table")
+        stem = args.part
+    t = time.perf_counter()
+    stats = {}
+    mesh = meshing.latent_to_mesh(decoder, z, res=args.res, coarse_to_fine=not args.dense, stats=stats)
+    elapsed = time.perf_counter() - t
+    if frame is not None:
+        mesh.vertices = Frame.from_dict(frame).to_mm(mesh.vertices)
+    out = Path(args.out or f"{stem}.stl")
+    mesh.export(out)
+    _print({"mesh": str(out), "vertices": len(mesh.vertices), "faces": len(mesh.faces),
+            "units": "mm" if frame is not None else "canonical (unit sphere)", "seconds": round(elapsed, 3),
+            "sdf_evaluations": stats.get("evaluated", args.res**3)}, args.json)
+    return 0
+
+
+# ---- ingest / search -------------------------------------------------------------------------
+
+
+def cmd_ingest(args) -> int:
+    from cadfinder import ingest, library, models
+
+    s = _settings(args)
+    weights_dir = models.weights_dir(s)
+    models.encoder(s)  # fail early and clearly when weights are missing
+    with library.writer(s, args.db) as conn:
+        summary = ingest.ingest(conn, args.paths, weights_dir, jobs=args.jobs, refine_steps=args.refine,
+                                thumbnails=not args.no_thumbnails, progress=not args.quiet)
+    if args.json:
+        print(json.dumps(summary.as_dict()))
+    else:
+        print(f"added {summary.added}, updated {summary.updated}, skipped {summary.skipped} (unchanged), "
+              f"failed {summary.failed}")
+        for e in summary.errors:
+            print(f"  failed: {e}", file=sys.stderr)
+        for w in summary.warnings[:20]:
+            print(f"  warning: {w}", file=sys.stderr)
+    return 0 if summary.failed == 0 else 3
+
+
+def _print_result(res, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(res.as_dict()), flush=True)
+        return
+    print(f"{res.query}:  ({', '.join(f'{k} {v:.0f} ms' for k, v in res.timings_ms.items())})")
+    for i, r in enumerate(res.results, 1):
+        mass = f"{r.mass_kg:.3f} kg" if r.mass_kg is not None else "-"
+        print(f"  {i:2d}. {r.part_number:12s} {r.score:6.3f}  {r.name[:48]:48s} {r.family or '-':10s} "
+              f"{r.material or '-':16s} {mass}")
+    for w in res.warnings:
+        print(f"  warning: {w}", file=sys.stderr)
+
+
+def cmd_search(args) -> int:
+    import time
+
+    from cadfinder import library, models, search
+    from cadfinder.errors import InputError
+
+    s = _settings(args)
+    where = search.parse_filters(args.where)
+    t = time.perf_counter()
+    queries = ([("pointcloud", q) for q in args.pointcloud or []] + [("mesh", q) for q in args.mesh or []]
+               + [("like", q) for q in args.like or []])
+    if not queries:
+        raise CadfinderError("give at least one query: --pointcloud FILE, --mesh FILE or --like PART_NUMBER")
+    encoder = models.encoder(s) if any(kind != "like" for kind, _ in queries) else None
+    import cadfinder.geometry.readers  # noqa: F401  (its imports count as model load, not as query time)
+
+    load_ms = 1000 * (time.perf_counter() - t)
+    failed = 0
+    with library.connect(s, args.db) as conn:
+        searcher = search.Searcher(conn, encoder, ef_search=s.index.hnsw_ef_search, candidates=args.candidates)
+        for kind, q in queries:
+            try:
+                if kind == "like":
+                    res = searcher.search_like(q, k=args.k, where=where)
+                else:
+                    t = time.perf_counter()
+                    pts, warnings = search.load_query_points(q, units=args.units)
+                    timings = {"load": 1000 * (time.perf_counter() - t)}
+                    res = searcher.search_points(pts, k=args.k, where=where, label=q, rerank=not args.no_rerank,
+                                                 timings=timings)
+                    res.warnings = warnings
+            except InputError as e:
+                failed += 1
+                if args.json:
+                    print(json.dumps({"query": q, "results": [], "error": str(e), "timings_ms": {}}), flush=True)
+                else:
+                    print(f"{q}: error: {e}", file=sys.stderr)
+                continue
+            res.timings_ms["model_load"] = load_ms if load_ms else 0.0
+            load_ms = 0.0
+            _print_result(res, args.json)
+    return 0 if failed == 0 else 1
+
+
+def cmd_duplicates(args) -> int:
+    from cadfinder import duplicates, library
+
+    s = _settings(args)
+    with library.connect(s, args.db) as conn:
+        pairs = duplicates.find(conn, threshold=args.threshold, neighbours=args.neighbours)
+    if args.json:
+        print(json.dumps({"threshold": args.threshold, "pairs": pairs}))
+    else:
+        print(f"{len(pairs)} near-duplicate pair(s) (shape distance <= {args.threshold})")
+        for p in pairs:
+            print(f"  {p['a']:12s} ~ {p['b']:12s} distance {p['distance']:.4f}  size ratio {p['size_ratio']:.3f}  "
+                  f"{p['a_name']} | {p['b_name']}")
+    return 0
+
+
 # ---- demo -----------------------------------------------------------------------------------
 
 
@@ -333,6 +523,61 @@ def build_parser() -> argparse.ArgumentParser:
     td.add_argument("--all-parts", action="store_true", help="train on held-out parts too")
     td.add_argument("--quiet", action="store_true")
     td.set_defaults(func=cmd_train_decoder)
+
+    te = trs.add_parser("encoder", parents=[common], help="the point-cloud encoder (needs a trained decoder)")
+    te.add_argument("--catalog", help="catalog folder (default: the demo catalog)")
+    te.add_argument("--out", help="output folder (default: DATA/models/deepsdf)")
+    te.add_argument("--decoder", help="decoder bundle (default: OUT/deepsdf.safetensors)")
+    te.add_argument("--scans", type=int, default=8, help="simulated scans per training part")
+    te.add_argument("--epochs", type=int, default=20)
+    te.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    te.add_argument("--seed", type=int, default=0)
+    te.add_argument("--quiet", action="store_true")
+    te.set_defaults(func=cmd_train_encoder)
+
+    ev = sub.add_parser("eval", help="measure model and retrieval quality")
+    evs = ev.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
+    er = evs.add_parser("recon", parents=[common], help="reconstruction quality, held-out vs training parts")
+    er.add_argument("--catalog", help="catalog folder (default: the demo catalog)")
+    er.add_argument("--parts", type=int, default=12, help="parts per split")
+    er.add_argument("--iterations", type=int, default=100, help="auto-decoder optimisation steps")
+    er.add_argument("--res", type=int, default=129)
+    er.set_defaults(func=cmd_eval_recon)
+
+    me = sub.add_parser("mesh", parents=[common], help="decode a latent (or a part's) into a mesh")
+    src = me.add_mutually_exclusive_group(required=True)
+    src.add_argument("part", nargs="?", help="part number")
+    src.add_argument("--latent", help="a .npy file holding one latent vector")
+    me.add_argument("--out", help="output mesh file (default: <part or latent>.stl)")
+    me.add_argument("--res", type=int, default=129, help="grid resolution: 33 * 2^k + ... (65, 129, 257)")
+    me.add_argument("--dense", action="store_true", help="evaluate the dense grid (slow; for comparison)")
+    me.set_defaults(func=cmd_mesh)
+
+    ing = sub.add_parser("ingest", parents=[common], help="add part files or folders to the library")
+    ing.add_argument("paths", nargs="+", metavar="PATH")
+    ing.add_argument("--jobs", type=int, help="worker processes (default: all cores)")
+    ing.add_argument("--refine", type=int, default=0, metavar="STEPS",
+                     help="refine each encoder latent by this many auto-decoder steps (slower, closer fit)")
+    ing.add_argument("--no-thumbnails", action="store_true")
+    ing.add_argument("--quiet", action="store_true")
+    ing.set_defaults(func=cmd_ingest)
+
+    se = sub.add_parser("search", parents=[common], help="find parts by point cloud, mesh or example")
+    se.add_argument("--pointcloud", nargs="+", metavar="FILE", help="scans / point clouds (several allowed)")
+    se.add_argument("--mesh", nargs="+", metavar="FILE", help="mesh or CAD files (several allowed)")
+    se.add_argument("--like", nargs="+", metavar="PART_NUMBER", help="parts like these library parts")
+    se.add_argument("--k", type=int, default=10)
+    se.add_argument("--where", action="append", metavar="EXPR",
+                    help="filter, e.g. material=aluminium, family=flange, mass_kg<2.5, feature=hole (repeatable)")
+    se.add_argument("--units", help="units of the query files (default: mm, or the file's own)")
+    se.add_argument("--candidates", type=int, default=30, help="nearest latents re-ranked geometrically")
+    se.add_argument("--no-rerank", action="store_true", help="latent distance only (faster, less exact)")
+    se.set_defaults(func=cmd_search)
+
+    du = sub.add_parser("duplicates", parents=[common], help="report near-duplicate parts in the library")
+    du.add_argument("--threshold", type=float, default=0.01, help="shape distance (unit-sphere units)")
+    du.add_argument("--neighbours", type=int, default=5, help="latent neighbours checked per part")
+    du.set_defaults(func=cmd_duplicates)
 
     demo = sub.add_parser("demo", parents=[common], help="prepare the demo library and report on it")
     demo.add_argument("--count", type=int, default=1000, help="parts in the demo catalog")

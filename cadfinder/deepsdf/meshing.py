@@ -86,8 +86,7 @@ def grid_to_mesh(grid: np.ndarray) -> trimesh.Trimesh:
     spacing = 2 * BOUND / (grid.shape[0] - 1)
     verts, faces, normals, _ = measure.marching_cubes(grid, 0.0, spacing=(spacing,) * 3)
     verts -= BOUND
-    # skimage orients faces for increasing values = outside: flip to outward normals.
-    return trimesh.Trimesh(verts, faces[:, ::-1], process=True)
+    return trimesh.Trimesh(verts, faces, process=True)
 
 
 def latent_to_mesh(decoder, z: torch.Tensor, res: int = 129, coarse_to_fine: bool = True,

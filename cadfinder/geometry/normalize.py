@@ -98,18 +98,6 @@ def octahedral_rotations() -> list[np.ndarray]:
     return out
 
 
-def _umeyama(src: np.ndarray, dst: np.ndarray, with_scale: bool) -> tuple[np.ndarray, float, np.ndarray]:
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    a, b = src - mu_s, dst - mu_d
-    u, sig, vt = np.linalg.svd(b.T @ a / len(src))
-    d = np.ones(3)
-    if np.linalg.det(u @ vt) < 0:
-        d[-1] = -1
-    rot = u @ np.diag(d) @ vt
-    scale = float((sig * d).sum() / (a**2).sum() * len(src)) if with_scale else 1.0
-    return rot, scale, mu_d - scale * rot @ mu_s
-
-
 @dataclass
 class Registration:
     """dst ~ scale * src @ rotation.T + translation; residual is the trimmed mean distance."""
@@ -123,13 +111,29 @@ class Registration:
         return self.scale * np.asarray(p) @ self.rotation.T + self.translation
 
 
-def register(src: np.ndarray, dst: np.ndarray, with_scale: bool = True, iterations: int = 30,
-             trim: float = 0.8, dst_tree=None, max_points: int = 2000, seed: int = 0) -> Registration:
+def _umeyama_batch(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rigid fits for a batch: src, dst (H, K, 3) -> rotations (H, 3, 3), translations (H, 3)."""
+    mu_s, mu_d = src.mean(1, keepdims=True), dst.mean(1, keepdims=True)
+    cov = np.einsum("hki,hkj->hij", dst - mu_d, src - mu_s)
+    u, _, vt = np.linalg.svd(cov)
+    d = np.ones((len(src), 3))
+    d[:, 2] = np.sign(np.linalg.det(u @ vt))
+    rot = u @ (d[:, :, None] * vt)
+    return rot, mu_d[:, 0] - np.einsum("hij,hj->hi", rot, mu_s[:, 0])
+
+
+def register(src: np.ndarray, dst: np.ndarray, with_scale: bool = True, iterations: int = 12,
+             trim: float = 0.8, dst_tree=None, max_points: int = 300, start_iterations: int = 4,
+             keep_starts: int = 4, seed: int = 0, src_frame: Frame | None = None,
+             dst_frame: Frame | None = None) -> Registration:
     """Align a (partial) point set onto a complete one: trimmed ICP from 24 PCA-based starts.
 
     The starts pair the two PCA frames under every axis permutation and sign, since a partial
-    scan's principal axes may come in another order than the whole part's. Only the `trim`
-    closest fraction of pairs counts, so missing regions and outliers do not drag the fit.
+    scan's principal axes may come in another order than the whole part's; all starts iterate
+    together (one nearest-neighbour query per step), the best `keep_starts` go on for a few
+    more steps, then the best continues alone. Frames may be passed in when the caller has them
+    (a query compared with many candidates). Only the
+    `trim` closest fraction of pairs counts, so missing regions and outliers do not drag the fit.
     With `with_scale`, the scale is the ratio of the robust PCA radii and stays fixed during
     ICP: letting a trimmed one-sided fit choose the scale makes it shrink the scan (measured:
     a 10-13% bias), since a smaller copy always lies closer to some surface.
@@ -142,26 +146,34 @@ def register(src: np.ndarray, dst: np.ndarray, with_scale: bool = True, iteratio
         src = src[rng.choice(len(src), max_points, replace=False)]
     dst = np.asarray(dst, dtype=np.float64)
     tree = dst_tree or cKDTree(dst)
-    fs, fd = pca_frames(src)[0], pca_frames(dst)[0]
+    fs = src_frame or pca_frames(src)[0]
+    fd = dst_frame or pca_frames(dst)[0]
+    scale = fd.scale / fs.scale if with_scale else 1.0
     keep = max(3, int(trim * len(src)))
-    best = None
-    for q in octahedral_rotations():
-        rot = fd.rotation @ q @ fs.rotation.T
-        scale = fd.scale / fs.scale if with_scale else 1.0
-        trans = fd.offset - scale * rot @ fs.offset
-        # A few cheap iterations on every start, then finish only the best ones.
-        for _ in range(6):
-            moved = scale * src @ rot.T + trans
-            dist, idx = tree.query(moved)
-            sel = np.argpartition(dist, keep - 1)[:keep]
-            rot, _, trans = _umeyama(scale * src[sel], dst[idx[sel]], False)
-        res = float(np.sort(tree.query(scale * src @ rot.T + trans)[0])[:keep].mean())
-        if best is None or res < best.residual:
-            best = Registration(rot, scale, trans, res)
-    rot, scale, trans = best.rotation, best.scale, best.translation
+    qs = np.array(octahedral_rotations())
+    rot = np.einsum("ij,hjk,lk->hil", fd.rotation, qs, fs.rotation)  # A_d Q A_s^T
+    trans = fd.offset[None] - scale * np.einsum("hij,j->hi", rot, fs.offset)
+    x = scale * src
+    H, n = len(rot), len(src)
+
+    def step(rot, trans):
+        moved = np.einsum("hij,nj->hni", rot, x) + trans[:, None]
+        dist, idx = tree.query(moved.reshape(-1, 3))
+        dist, idx = dist.reshape(len(rot), n), idx.reshape(len(rot), n)
+        sel = np.argpartition(dist, keep - 1, axis=1)[:, :keep]
+        res = np.take_along_axis(dist, sel, 1).mean(1)
+        r, t = _umeyama_batch(x[sel], dst[np.take_along_axis(idx, sel, 1)])
+        return r, t, res
+
+    for i in range(start_iterations):
+        rot, trans, res = step(rot, trans)
+        if i == 1:
+            top = np.argsort(res)[:keep_starts]
+            rot, trans, res = rot[top], trans[top], res[top]
+    best = int(np.argmin(res))
+    rot, trans = rot[best : best + 1], trans[best : best + 1]
     for _ in range(iterations):
-        dist, idx = tree.query(scale * src @ rot.T + trans)
-        sel = np.argpartition(dist, keep - 1)[:keep]
-        rot, _, trans = _umeyama(scale * src[sel], dst[idx[sel]], False)
-    res = float(np.sort(tree.query(scale * src @ rot.T + trans)[0])[:keep].mean())
-    return Registration(rot, scale, trans, res) if res < best.residual else best
+        rot, trans, res = step(rot, trans)
+    moved = x @ rot[0].T + trans[0]
+    final = float(np.sort(tree.query(moved)[0])[:keep].mean())
+    return Registration(rot[0], scale, trans[0], final)

@@ -296,6 +296,17 @@ def _read_pcd(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 def _read_table(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     text = path.read_text(errors="replace")
+    # Fast path: a clean numeric table (optionally one header line), as most scanners write.
+    lines = [ln for ln in text.splitlines()[:3] if ln.strip() and ln.strip()[0] not in "#/;"]
+    if lines:
+        delim = "," if "," in lines[-1] else (";" if ";" in lines[-1] else None)
+        header = 1 if re.search(r"[A-DF-Za-df-z]", lines[0]) else 0
+        try:
+            table = np.loadtxt(io.StringIO(text), delimiter=delim, comments=("#", "//"), skiprows=header, ndmin=2)
+            if table.shape[1] >= 3 and len(table):
+                return table[:, :3], (table[:, 3:6] if table.shape[1] >= 6 else None)
+        except ValueError:
+            pass  # irregular file: the tolerant parser below says what is wrong
     rows = []
     for line in text.splitlines():
         line = line.strip()

@@ -28,6 +28,7 @@ class ScanSettings:
     uneven: float = 0.6  # 0: even density; 1: strongly varying density across the part
     outliers: float = 0.002  # fraction of stray points
     resolution: int = 160  # z-buffer pixels across the part
+    dense: int = 100_000  # surface samples the visible points are drawn from
     random_pose: bool = False
     scale_range: tuple[float, float] = (1.0, 1.0)
 
@@ -72,7 +73,7 @@ def simulate_scan(mesh: trimesh.Trimesh, settings: ScanSettings = ScanSettings()
     """A partial, noisy, unevenly sampled scan of `mesh` in the given or a random pose."""
     rng = np.random.default_rng(seed)
     size = float(np.linalg.norm(mesh.extents))
-    dense, normals = sample_surface(mesh, max(100_000, settings.points * 25), rng)
+    dense, normals = sample_surface(mesh, max(settings.dense, settings.points * 20), rng)
     dirs = []
     keep = np.zeros(len(dense), dtype=bool)
     for _ in range(settings.views):

@@ -1,0 +1,47 @@
+"""Near-duplicate parts: latent neighbours confirmed by comparing their surfaces.
+
+For every part, its nearest latents (HNSW) are candidates; a pair is a near-duplicate when the
+symmetric mean surface distance between the two canonical shapes is at most the threshold and
+their real sizes agree within 5%.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import psycopg
+from scipy.spatial import cKDTree
+
+
+def shape_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Symmetric mean nearest-neighbour distance between two point sets (canonical frames)."""
+    return float(max(cKDTree(b).query(a)[0].mean(), cKDTree(a).query(b)[0].mean()))
+
+
+def find(conn: psycopg.Connection, threshold: float = 0.01, neighbours: int = 5,
+         max_size_ratio: float = 1.05) -> list[dict]:
+    rows = conn.execute(
+        """SELECT a.part_number, a.name, a.norm_scale, a.surface_sample, n.part_number, n.name, n.norm_scale,
+                  n.surface_sample
+             FROM cad_models a
+             CROSS JOIN LATERAL (
+                  SELECT b.part_number, b.name, b.norm_scale, b.surface_sample FROM cad_models b
+                   WHERE b.id <> a.id AND b.sdf_latent IS NOT NULL
+                   ORDER BY b.sdf_latent <=> a.sdf_latent LIMIT %s) n
+            WHERE a.sdf_latent IS NOT NULL AND a.part_number < n.part_number""",
+        (neighbours,),
+    ).fetchall()
+    conn.commit()
+    pairs = []
+    for pa, na, sa, blob_a, pb, nb, sb, blob_b in rows:
+        if blob_a is None or blob_b is None:
+            continue
+        ratio = max(sa, sb) / max(min(sa, sb), 1e-12)
+        if ratio > max_size_ratio:
+            continue
+        a = np.frombuffer(blob_a, np.float16).reshape(-1, 3).astype(np.float64)
+        b = np.frombuffer(blob_b, np.float16).reshape(-1, 3).astype(np.float64)
+        d = shape_distance(a, b)
+        if d <= threshold:
+            pairs.append({"a": pa, "b": pb, "distance": d, "size_ratio": ratio, "a_name": na, "b_name": nb})
+    pairs.sort(key=lambda p: p["distance"])
+    return pairs

@@ -1,0 +1,81 @@
+"""`--where` filters: simple comparisons over a whitelist of columns, compiled to parameterised SQL.
+
+    material=aluminium   family=flange   mass_kg<2.5   feature=hole   holes>=6
+    size_x_mm<=120 (largest extent)   size_z_mm>5 (smallest)   length_mm / width_mm / height_mm
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from psycopg import sql
+
+from cadfinder.catalog import materials
+from cadfinder.errors import InputError
+
+TEXT_COLUMNS = {"material", "family", "access_group", "part_number", "revision", "units"}
+NUMBER_COLUMNS = {"mass_kg", "volume_mm3", "surface_area_mm2", "size_x_mm", "size_y_mm", "size_z_mm"}
+ALIASES = {"mass": "mass_kg", "volume": "volume_mm3", "length_mm": "size_x_mm", "width_mm": "size_y_mm",
+           "height_mm": "size_z_mm", "length": "size_x_mm", "width": "size_y_mm", "height": "size_z_mm"}
+# Counts from the genome's feature tree (feature_counts jsonb).
+COUNT_KEYS = {"holes", "hole", "teeth", "fillet", "chamfer", "pattern", "extrude", "cut", "revolve", "shell",
+              "counterbore", "countersink"}
+FEATURE_SYNONYMS = {"holes": "hole", "fillets": "fillet", "chamfers": "chamfer", "patterns": "pattern",
+                    "tooth": "teeth", "gear": "teeth", "keyway": "cut", "pocket": "cut"}
+OPS = {"=": "=", "==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_EXPR = re.compile(r"^\s*([A-Za-z_]+)\s*(==|!=|<=|>=|=|<|>)\s*(.+?)\s*$")
+
+
+@dataclass(frozen=True)
+class Filter:
+    column: str
+    op: str
+    value: object
+
+    def __str__(self) -> str:
+        return f"{self.column}{self.op}{self.value}"
+
+
+def parse(expr: str) -> Filter:
+    """One filter expression; InputError names what is wrong."""
+    m = _EXPR.match(expr)
+    if not m:
+        raise InputError(f"cannot read filter {expr!r}: use COLUMN OP VALUE, e.g. material=aluminium or mass_kg<2.5")
+    col, op, raw = m.group(1).lower(), m.group(2), m.group(3).strip().strip("'\"")
+    col = ALIASES.get(col, col)
+    if col == "feature":
+        if op not in ("=", "=="):
+            raise InputError("feature= takes a feature name, e.g. feature=hole")
+        return Filter("feature", "=", FEATURE_SYNONYMS.get(raw.lower(), raw.lower()))
+    if col in TEXT_COLUMNS:
+        if op not in ("=", "==", "!="):
+            raise InputError(f"{col} compares with = or != only")
+        value = materials.canonical(raw) if col == "material" else raw
+        return Filter(col, OPS[op], value)
+    if col in NUMBER_COLUMNS or col in COUNT_KEYS:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise InputError(f"{col} needs a number, not {raw!r}") from None
+        return Filter(col, OPS[op], value)
+    allowed = sorted(TEXT_COLUMNS | NUMBER_COLUMNS | COUNT_KEYS | set(ALIASES) | {"feature"})
+    raise InputError(f"cannot filter on {col!r}; use one of: {', '.join(allowed)}")
+
+
+def to_sql(filters: list[Filter]) -> tuple[sql.Composable, dict]:
+    """A WHERE fragment (TRUE when empty) and its parameters; identifiers only from the whitelist."""
+    parts, params = [], {}
+    for i, f in enumerate(filters):
+        key = f"f{i}"
+        params[key] = f.value
+        if f.column == "feature":
+            parts.append(sql.SQL("(coalesce((feature_counts->>{})::int, 0) > 0)").format(sql.Placeholder(key)))
+        elif f.column in COUNT_KEYS:
+            parts.append(sql.SQL("(coalesce((feature_counts->>{})::float8, 0) {} {})").format(
+                sql.Literal(f.column), sql.SQL(f.op), sql.Placeholder(key)))
+        else:
+            parts.append(sql.SQL("({} {} {})").format(sql.Identifier(f.column), sql.SQL(f.op), sql.Placeholder(key)))
+    if not parts:
+        return sql.SQL("TRUE"), params
+    return sql.SQL(" AND ").join(parts), params

@@ -1,0 +1,309 @@
+"""`cadfinder ingest`: read part files, compute their implicit form and metadata, store them.
+
+Per part: read (mm) -> canonical frame -> surface samples -> DeepSDF latent from the encoder
+(optionally refined against SDF samples) -> metadata (size, volume, mass, feature counts from a
+genome) -> thumbnail and mesh -> one transaction. The heavy work runs in worker processes; the
+database writes stay in this process. A file whose content hash is already stored for its part
+is skipped, so an interrupted ingest resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cadfinder.errors import CadfinderError, InputError
+from cadfinder.geometry.readers import MESH_SUFFIXES, PART_SUFFIXES
+
+SURFACE_POINTS = 2048
+MESH_PREFERENCE = [".stl", ".ply", ".obj", ".off", ".glb", ".gltf", ".step", ".stp", ".iges", ".igs"]
+SIDECAR_FIELDS = ("part_number", "revision", "name", "family", "material", "description", "access_group",
+                  "genome", "units")
+
+
+@dataclass
+class PartFile:
+    path: Path
+    sidecar: Path | None
+    part_number: str
+    content_hash: str
+
+
+@dataclass
+class IngestSummary:
+    added: int = 0
+    updated: int = 0
+    skipped: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"added": self.added, "updated": self.updated, "skipped": self.skipped, "failed": self.failed,
+                "errors": self.errors, "warnings": self.warnings[:50]}
+
+
+def _hash(path: Path, sidecar: Path | None) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    if sidecar is not None:
+        h.update(b"\0sidecar\0" + sidecar.read_bytes())
+    return h.hexdigest()
+
+
+def _read_sidecar(path: Path | None) -> dict:
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(f"{path.name}: sidecar is not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path.name}: sidecar must be a JSON object")
+    return data
+
+
+def discover(paths: list[str | Path]) -> tuple[list[PartFile], list[str]]:
+    """Part files under the given files/folders, one per stem (meshes preferred over STEP for
+    speed when both exist, as a catalog folder has), with sidecars and content hashes."""
+    errors = []
+    by_key: dict[tuple[Path, str], Path] = {}
+    for p in map(Path, paths):
+        if not p.exists():
+            errors.append(f"{p}: no such file or folder")
+            continue
+        files = [p] if p.is_file() else sorted(x for x in p.rglob("*") if x.is_file())
+        for f in files:
+            suffix = f.suffix.lower()
+            if suffix not in PART_SUFFIXES:
+                if p.is_file():
+                    errors.append(f"{f}: not a part file ({', '.join(sorted(PART_SUFFIXES))})")
+                continue
+            key = (f.parent, f.stem)
+            old = by_key.get(key)
+            if old is None or MESH_PREFERENCE.index(suffix) < MESH_PREFERENCE.index(old.suffix.lower()):
+                by_key[key] = f
+    out = []
+    for (parent, stem), f in sorted(by_key.items()):
+        side = parent / f"{stem}.json"
+        side = side if side.exists() else None
+        try:
+            pn = str(_read_sidecar(side).get("part_number") or stem)
+            out.append(PartFile(f, side, pn, _hash(f, side)))
+        except (InputError, OSError) as e:
+            errors.append(str(e))
+    return out, errors
+
+
+# ---- worker side ----------------------------------------------------------------------------
+
+_models = None
+
+
+def _worker_models(weights_dir: str, refine_steps: int):
+    global _models
+    if _models is None:
+        import torch
+
+        torch.set_num_threads(1)
+        from cadfinder.deepsdf.encoder import load_encoder
+        from cadfinder.deepsdf.train import load_decoder
+
+        enc = load_encoder(Path(weights_dir) / "encoder.safetensors")
+        dec = load_decoder(Path(weights_dir) / "deepsdf.safetensors")[0] if refine_steps else None
+        _models = (enc, dec)
+    return _models
+
+
+def process_part(pf: PartFile, weights_dir: str, refine_steps: int = 0, thumbnails: bool = True) -> dict:
+    """Everything but the database write for one part; raises InputError for a bad file."""
+    import trimesh
+
+    from cadfinder.catalog import materials
+    from cadfinder.deepsdf.encoder import encode
+    from cadfinder.genome.validate import feature_counts, validate
+    from cadfinder.geometry.normalize import catalog_frame
+    from cadfinder.geometry.readers import read_mesh
+    from cadfinder.geometry.sdf import sample_surface
+
+    meta = _read_sidecar(pf.sidecar)
+    units = meta.get("units") if isinstance(meta.get("units"), str) else None
+    if pf.path.suffix.lower() not in MESH_SUFFIXES:
+        units = None  # STEP/IGES carry their own units
+    read = read_mesh(pf.path, units=units)
+    mesh = read.mesh
+    warnings = list(read.warnings)
+    frame = catalog_frame(mesh.vertices)
+    canon = trimesh.Trimesh(frame.to_canonical(mesh.vertices), mesh.faces, process=False)
+    rng = np.random.default_rng(0)
+    surf, fidx = sample_surface(canon, SURFACE_POINTS, rng)
+    enc, dec = _worker_models(weights_dir, refine_steps)
+    z = encode(enc, [surf])[0]
+    if refine_steps and dec is not None:
+        from cadfinder.deepsdf.infer import fit_latent
+        from cadfinder.geometry.sdf import SamplingRecipe, sample_sdf
+
+        s = sample_sdf(canon, SamplingRecipe(total=20_000, surface=500), seed=0)
+        z, _ = fit_latent(dec, s.points, s.sdf, iterations=refine_steps, samples_per_step=2048, init=z)
+    genome = meta.get("genome")
+    counts = {}
+    if isinstance(genome, dict):
+        problems = validate(genome)
+        if problems:
+            warnings.append(f"{pf.path.name}: genome ignored: {problems[0]}")
+            genome = None
+        else:
+            counts = feature_counts(genome)
+    else:
+        genome = None
+    material = materials.canonical(meta.get("material")) if meta.get("material") else None
+    volume = float(mesh.volume) if mesh.is_watertight else None
+    mass = meta.get("mass_kg")
+    if mass is None and volume is not None:
+        mass = materials.mass_kg(volume, material)
+    lo, hi = mesh.bounds
+    extents = sorted((hi - lo).tolist(), reverse=True)
+    buf = io.BytesIO()
+    mesh.export(buf, file_type="ply")
+    thumb = None
+    if thumbnails:
+        try:
+            from cadfinder.thumbnails import render_png
+
+            thumb = render_png(mesh)
+        except Exception as e:  # rendering is a nicety: never lose the part over it
+            warnings.append(f"{pf.path.name}: no thumbnail ({e})")
+    com = mesh.center_mass if mesh.is_watertight else mesh.centroid
+    family = meta.get("family") or (genome or {}).get("family")
+    return {
+        "part_number": pf.part_number,
+        "revision": str(meta.get("revision") or "A"),
+        "name": str(meta.get("name") or pf.path.stem),
+        "family": family,
+        "description": str(meta.get("description") or ""),
+        "material": material,
+        "mass_kg": mass,
+        "volume_mm3": volume,
+        "surface_area_mm2": float(mesh.area),
+        "bbox_min": lo.tolist(),
+        "bbox_max": hi.tolist(),
+        "size_x_mm": extents[0], "size_y_mm": extents[1], "size_z_mm": extents[2],
+        "center_of_mass": np.asarray(com, float).tolist(),
+        "units": "mm",
+        "norm_offset": frame.offset.tolist(),
+        "norm_scale": float(frame.scale),
+        "genome": json.dumps(genome) if genome else None,
+        "feature_counts": json.dumps(counts),
+        "source_file": str(pf.path),
+        "content_hash": pf.content_hash,
+        "thumbnail_png": thumb,
+        "mesh_format": "ply",
+        "mesh_data": buf.getvalue(),
+        "access_group": str(meta.get("access_group") or "all"),
+        "sdf_latent": z.numpy().astype(np.float32),
+        "surface_sample": surf.astype(np.float16).tobytes(),
+        "encoder_version": Path(weights_dir).name,
+        "ingest_warnings": warnings,
+    }
+
+
+def _safe_process(pf, weights_dir, refine_steps, thumbnails):
+    try:
+        return pf, process_part(pf, weights_dir, refine_steps, thumbnails), None
+    except InputError as e:
+        return pf, None, str(e)
+    except Exception as e:  # an unexpected failure in one file must not stop the batch
+        return pf, None, f"{pf.path.name}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+
+
+# ---- database side --------------------------------------------------------------------------
+
+COLUMNS = ("part_number", "revision", "name", "family", "description", "material", "mass_kg", "volume_mm3",
+           "surface_area_mm2", "bbox_min", "bbox_max", "size_x_mm", "size_y_mm", "size_z_mm", "center_of_mass",
+           "units", "norm_offset", "norm_scale", "genome", "feature_counts", "source_file", "content_hash",
+           "thumbnail_png", "mesh_format", "mesh_data", "access_group", "sdf_latent", "surface_sample",
+           "encoder_version", "ingest_warnings")
+
+
+def _upsert(conn, row: dict) -> str:
+    """Insert or update one part in its own transaction; returns 'added' or 'updated'."""
+    from psycopg import sql
+
+    cols = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
+    vals = sql.SQL(", ").join(sql.Placeholder(c) for c in COLUMNS)
+    updates = sql.SQL(", ").join(sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
+                                 for c in COLUMNS if c not in ("part_number", "revision"))
+    q = sql.SQL("INSERT INTO cad_models ({}) VALUES ({}) ON CONFLICT (part_number, revision) DO UPDATE SET {}, "
+                "modified_at = now() RETURNING (xmax = 0)").format(cols, vals, updates)
+    with conn.transaction():
+        inserted = conn.execute(q, row).fetchone()[0]
+        model_id = conn.execute("SELECT id FROM cad_models WHERE part_number = %s AND revision = %s",
+                                (row["part_number"], row["revision"])).fetchone()[0]
+        conn.execute("DELETE FROM manufacturing_features WHERE model_id = %s", (model_id,))
+        genome = json.loads(row["genome"]) if row["genome"] else None
+        for f in (genome or {}).get("features", []):
+            if not f.get("suppressed"):
+                conn.execute("INSERT INTO manufacturing_features (model_id, feature_type, parameters) "
+                             "VALUES (%s, %s, %s)", (model_id, f["type"], json.dumps(f)))
+    return "added" if inserted else "updated"
+
+
+def ingest(conn, paths: list[str | Path], weights_dir: str | Path, jobs: int | None = None,
+           refine_steps: int = 0, thumbnails: bool = True, progress: bool = True) -> IngestSummary:
+    """Ingest part files/folders into the library through an open (admin) connection."""
+    from tqdm import tqdm
+
+    summary = IngestSummary()
+    files, errors = discover(paths)
+    summary.failed += len(errors)
+    summary.errors += errors
+    if not files and not errors:
+        raise CadfinderError("no part files found (" + ", ".join(sorted(PART_SUFFIXES)) + ")")
+    stored = dict(conn.execute("SELECT part_number, content_hash FROM cad_models WHERE part_number = ANY(%s)",
+                               ([f.part_number for f in files],)).fetchall())
+    conn.commit()
+    todo = []
+    for f in files:
+        if stored.get(f.part_number) == f.content_hash:
+            summary.skipped += 1
+        else:
+            todo.append(f)
+    bar = tqdm(total=len(todo), desc="ingest", unit="part", disable=not progress or not todo, file=sys.stderr)
+    wd = str(weights_dir)
+
+    def record(pf, row, err):
+        if err:
+            summary.failed += 1
+            summary.errors.append(err)
+        else:
+            summary.warnings += row["ingest_warnings"]
+            outcome = _upsert(conn, row)
+            setattr(summary, outcome, getattr(summary, outcome) + 1)
+        bar.update()
+
+    jobs = jobs or os.cpu_count() or 1
+    if jobs == 1 or len(todo) <= 2:
+        for pf in todo:
+            record(*_safe_process(pf, wd, refine_steps, thumbnails))
+    else:
+        with ProcessPoolExecutor(jobs) as pool:
+            futures = [pool.submit(_safe_process, pf, wd, refine_steps, thumbnails) for pf in todo]
+            try:
+                for fut in as_completed(futures):
+                    record(*fut.result())
+            except KeyboardInterrupt:
+                for f in futures:
+                    f.cancel()
+                raise
+    bar.close()
+    return summary

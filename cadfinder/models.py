@@ -1,0 +1,68 @@
+"""The models the app uses: which weight files, on which device, loaded once per process.
+
+Weights come only from local files: the ones shipped in resources/models/, or a path an admin
+sets in settings (models.sdf_weights). Nothing is fetched from a model hub.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from cadfinder.errors import CadfinderError
+from cadfinder.resources import resource_path
+from cadfinder.settings import Settings
+
+DECODER_FILE = "deepsdf.safetensors"
+ENCODER_FILE = "encoder.safetensors"
+
+
+def device(settings: Settings) -> torch.device:
+    """The configured device: auto picks CUDA when present, else the CPU."""
+    pref = settings.models.device
+    if pref == "cuda" and not torch.cuda.is_available():
+        raise CadfinderError("settings ask for CUDA (models.device = cuda) but no CUDA device is available")
+    if pref == "cuda" or (pref == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def weights_dir(settings: Settings) -> Path:
+    """Folder holding deepsdf.safetensors and encoder.safetensors."""
+    custom = settings.models.sdf_weights
+    if custom:
+        p = Path(custom).expanduser()
+        return p.parent if p.is_file() else p
+    return resource_path("models")
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        raise CadfinderError(f"model weights {path} are missing: train them (`cadfinder train decoder`) "
+                             "or set models.sdf_weights to a folder that has them")
+    return path
+
+
+@lru_cache(maxsize=4)
+def _decoder(path: str, dev: str):
+    from cadfinder.deepsdf.train import load_decoder
+
+    return load_decoder(path, dev)
+
+
+@lru_cache(maxsize=4)
+def _encoder(path: str, dev: str):
+    from cadfinder.deepsdf.encoder import load_encoder
+
+    return load_encoder(path, dev)
+
+
+def decoder(settings: Settings):
+    """(Decoder, catalog latent table, part numbers, metadata)."""
+    return _decoder(str(_require(weights_dir(settings) / DECODER_FILE)), str(device(settings)))
+
+
+def encoder(settings: Settings):
+    return _encoder(str(_require(weights_dir(settings) / ENCODER_FILE)), str(device(settings)))

@@ -1,0 +1,205 @@
+"""Geometric search: a scan, a mesh or an example part in, the closest library parts out.
+
+Query pipeline: read -> PCA frame -> encoder latent -> pgvector k-NN (HNSW, cosine, filters,
+iterative index scans) -> geometric re-rank of the candidates by trimmed ICP of the query
+points onto each candidate's stored surface sample -> calibrated score.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import psycopg
+from psycopg import sql
+from scipy.spatial import cKDTree
+
+from cadfinder import filters as filters_mod
+from cadfinder.errors import CadfinderError, InputError
+from cadfinder.geometry.normalize import pca_frames, register
+from cadfinder.resources import resource_path
+
+RESULT_FIELDS = ("part_number", "name", "family", "material", "mass_kg")
+# Residual (trimmed mean distance, unit-sphere units) at which the score is 0.5, and its spread;
+# `cadfinder eval retrieval --calibrate` refits these on held-out parts.
+DEFAULT_CALIBRATION = {"r_half": 0.02, "width": 0.006}
+
+
+def calibration() -> dict:
+    path = resource_path("models", "calibration.json")
+    if path.exists():
+        try:
+            return {**DEFAULT_CALIBRATION, **json.loads(path.read_text())}
+        except json.JSONDecodeError:
+            pass
+    return dict(DEFAULT_CALIBRATION)
+
+
+def score_from_residual(r: float, cal: dict) -> float:
+    """Probability-like similarity: a logistic in the re-rank residual, fitted on held-out parts."""
+    return float(1.0 / (1.0 + np.exp((r - cal["r_half"]) / cal["width"])))
+
+
+@dataclass
+class Result:
+    part_number: str
+    score: float
+    name: str
+    family: str | None
+    material: str | None
+    mass_kg: float | None
+    residual: float | None = None
+    latent_distance: float | None = None
+
+    def as_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in ("part_number", "score", "name", "family", "material", "mass_kg")}
+        d["score"] = round(d["score"], 4)
+        return d
+
+
+@dataclass
+class SearchResult:
+    query: str
+    results: list[Result]
+    timings_ms: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        out = {"query": self.query, "results": [r.as_dict() for r in self.results],
+               "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()}}
+        if self.warnings:
+            out["warnings"] = self.warnings
+        return out
+
+
+class Searcher:
+    """Holds the connection and models for many queries (one model load per process)."""
+
+    def __init__(self, conn: psycopg.Connection, encoder, ef_search: int = 100, candidates: int = 30):
+        self.conn = conn
+        self.encoder = encoder
+        self.ef_search = ef_search
+        self.candidates = candidates
+        self.cal = calibration()
+        self._trees: dict[str, tuple] = {}
+        conn.execute(sql.SQL("SET hnsw.ef_search = {}").format(sql.Literal(int(ef_search))))
+        # Filtered queries keep scanning the index until k rows pass the filter (pgvector 0.8).
+        conn.execute("SET hnsw.iterative_scan = relaxed_order")
+        conn.commit()
+
+    # -- database -----------------------------------------------------------------------------
+
+    def knn(self, z: np.ndarray, n: int, where: list, exclude: str | None = None) -> list[tuple]:
+        cond, params = filters_mod.to_sql(where)
+        if exclude is not None:
+            cond = sql.SQL("{} AND part_number <> %(exclude)s").format(cond)
+            params["exclude"] = exclude
+        params |= {"z": np.asarray(z, np.float32), "n": n}
+        q = sql.SQL("""
+            WITH nn AS MATERIALIZED (
+                SELECT part_number, name, family, material, mass_kg, surface_sample,
+                       sdf_latent <=> %(z)s AS dist
+                  FROM cad_models WHERE sdf_latent IS NOT NULL AND {}
+                 ORDER BY sdf_latent <=> %(z)s LIMIT %(n)s)
+            SELECT * FROM nn ORDER BY dist""").format(cond)
+        rows = self.conn.execute(q, params).fetchall()
+        self.conn.commit()
+        return rows
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def _tree(self, pn: str, blob: bytes) -> tuple:
+        """(KD-tree, PCA frame) of a candidate's surface sample, cached across queries."""
+        from cadfinder.geometry.normalize import pca_frames
+
+        t = self._trees.get(pn)
+        if t is None:
+            pts = np.frombuffer(blob, np.float16).reshape(-1, 3).astype(np.float64)
+            t = (cKDTree(pts), pca_frames(pts)[0])
+            self._trees[pn] = t
+        return t
+
+    def search_points(self, points: np.ndarray, k: int = 10, where: list | None = None,
+                      label: str = "", rerank: bool = True, timings: dict | None = None) -> SearchResult:
+        """k closest parts to a point cloud (any pose, any scale)."""
+        from cadfinder.deepsdf.encoder import encode
+
+        timings = dict(timings or {})
+        t = time.perf_counter()
+        z = encode(self.encoder, [points])[0].numpy()
+        timings["encode"] = 1000 * (time.perf_counter() - t)
+        t = time.perf_counter()
+        rows = self.knn(z, max(k, self.candidates) if rerank else k, where or [])
+        timings["database"] = 1000 * (time.perf_counter() - t)
+        t = time.perf_counter()
+        results = []
+        src = points
+        if len(src) > 300:
+            src = src[np.random.default_rng(0).choice(len(src), 300, replace=False)]
+        src_frame = pca_frames(src)[0]
+        for pn, name, family, material, mass, blob, dist in rows:
+            r = None
+            if rerank and blob is not None:
+                tree, frame = self._tree(pn, blob)
+                r = register(src, tree.data, dst_tree=tree, src_frame=src_frame, dst_frame=frame).residual
+            results.append(Result(pn, 0.0, name, family, material, mass, r, float(dist)))
+        if rerank:
+            results.sort(key=lambda x: (x.residual is None, x.residual if x.residual is not None else 0))
+            for x in results:
+                x.score = score_from_residual(x.residual, self.cal) if x.residual is not None else 0.0
+        else:
+            for x in results:
+                x.score = max(0.0, 1.0 - x.latent_distance)
+        timings["rerank"] = 1000 * (time.perf_counter() - t)
+        timings["total"] = sum(v for key, v in timings.items() if key != "total")
+        return SearchResult(label, results[:k], timings)
+
+    def search_like(self, part_number: str, k: int = 10, where: list | None = None) -> SearchResult:
+        """Parts most like a library part (its latent, re-ranked by its own surface sample)."""
+        t = time.perf_counter()
+        row = self.conn.execute("SELECT sdf_latent, surface_sample FROM cad_models WHERE part_number = %s "
+                                "ORDER BY revision DESC LIMIT 1", (part_number,)).fetchone()
+        self.conn.commit()
+        if row is None:
+            raise InputError(f"no part {part_number!r} in the library")
+        if row[0] is None or row[1] is None:
+            raise InputError(f"part {part_number!r} has no shape data yet (re-ingest it)")
+        z = row[0].to_numpy()
+        pts = np.frombuffer(row[1], np.float16).reshape(-1, 3).astype(np.float64)
+        timings = {"load": 1000 * (time.perf_counter() - t)}
+        t = time.perf_counter()
+        rows = self.knn(z, max(k, self.candidates), where or [], exclude=part_number)
+        timings["database"] = 1000 * (time.perf_counter() - t)
+        t = time.perf_counter()
+        results = []
+        for pn, name, family, material, mass, blob, dist in rows:
+            tree, _ = self._tree(pn, blob)
+            # Both are in their canonical frames already: compare directly, both ways.
+            d1 = tree.query(pts[::4])[0].mean()
+            d2 = cKDTree(pts).query(tree.data[::4])[0].mean()
+            r = float(max(d1, d2))
+            results.append(Result(pn, score_from_residual(r, self.cal), name, family, material, mass, r, float(dist)))
+        results.sort(key=lambda x: x.residual)
+        timings["rerank"] = 1000 * (time.perf_counter() - t)
+        timings["total"] = sum(timings.values())
+        return SearchResult(part_number, results[:k], timings)
+
+
+def load_query_points(path: str, units: str | None = None) -> tuple[np.ndarray, list[str]]:
+    """Points of a query file: a point cloud as is, a mesh or CAD file sampled on its surface."""
+    from cadfinder.geometry.readers import read_points
+
+    read = read_points(path, units=units)
+    pts = read.points
+    if len(pts) > 20_000:
+        pts = pts[np.random.default_rng(0).choice(len(pts), 20_000, replace=False)]
+    return pts, read.warnings
+
+
+def parse_filters(exprs: list[str] | None) -> list:
+    try:
+        return [filters_mod.parse(e) for e in exprs or []]
+    except InputError as e:
+        raise CadfinderError(str(e)) from None
