@@ -243,6 +243,38 @@ def cmd_eval_recon(args) -> int:
     return 0
 
 
+def cmd_eval_retrieval(args) -> int:
+    from cadfinder import library, models, retrieval_eval, search
+    from cadfinder.resources import resource_path
+
+    s = _settings(args)
+    cat = _catalog_arg(args)
+    with library.connect(s, args.db) as conn:
+        searcher = search.Searcher(conn, models.encoder(s), ef_search=s.index.hnsw_ef_search,
+                                   candidates=args.candidates)
+        try:
+            report = retrieval_eval.evaluate(searcher, conn, cat, n_queries=args.queries, k=args.k,
+                                             progress=not args.json, kinds=args.kinds)
+        except ValueError as e:
+            raise CadfinderError(str(e)) from None
+    residuals = report.pop("residuals")
+    if args.calibrate:
+        cal = retrieval_eval.fit_calibration(residuals)
+        path = resource_path("models", "calibration.json")
+        path.write_text(json.dumps(cal, indent=1) + "\n")
+        report["calibration"] = cal | {"written": str(path)}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"library: {report['library_size']} parts; queries: held-out parts never seen in training")
+        for kind, row in report["results"].items():
+            print(f"{kind}: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                                          for k, v in row.items()))
+        if "calibration" in report:
+            print(f"calibration: {report['calibration']}")
+    return 0
+
+
 def cmd_mesh(args) -> int:
     """Decode a latent (a .npy file, or a part's) into a mesh file by coarse-to-fine marching cubes."""
     import time
@@ -408,7 +440,19 @@ def cmd_demo(args) -> int:
     print(f"demo catalog: {out} ({args.count} parts, built once, resumable)", file=sys.stderr)
     m = build.build(out, count=args.count, seed=0, progress=not args.json)
     st["demo_catalog"] = {"path": str(out), "parts": len(m["parts"]), "complete": m["complete"]}
+    if not args.no_ingest:
+        from cadfinder import ingest, library, models
+
+        models.encoder(s)
+        with library.writer(s, args.db) as conn:
+            summary = ingest.ingest(conn, [out], models.weights_dir(s), progress=not args.json)
+        st["ingest"] = {k: v for k, v in summary.as_dict().items() if k not in ("errors", "warnings")}
+        st["rows"] = lifecycle.status(s, args.db)["rows"]
     _print(st, args.json)
+    if not args.json:
+        example = sorted(out.glob("GER-*.stl"))[:1]
+        if example:
+            print(f"\ntry:  cadfinder search --mesh {example[0]} --k 5", file=sys.stderr)
     return 0
 
 
@@ -544,6 +588,16 @@ def build_parser() -> argparse.ArgumentParser:
     er.add_argument("--res", type=int, default=129)
     er.set_defaults(func=cmd_eval_recon)
 
+    ert = evs.add_parser("retrieval", parents=[common], help="exact-part recall on held-out parts (ingested)")
+    ert.add_argument("--catalog", help="catalog folder (default: the demo catalog)")
+    ert.add_argument("--queries", type=int, default=100, help="held-out parts used as queries")
+    ert.add_argument("--k", type=int, default=10)
+    ert.add_argument("--candidates", type=int, default=30)
+    ert.add_argument("--kinds", nargs="+", choices=["full_mesh", "partial_scan_catalog_pose",
+                                                     "partial_scan_random_pose"])
+    ert.add_argument("--calibrate", action="store_true", help="refit the score calibration and save it")
+    ert.set_defaults(func=cmd_eval_retrieval)
+
     me = sub.add_parser("mesh", parents=[common], help="decode a latent (or a part's) into a mesh")
     src = me.add_mutually_exclusive_group(required=True)
     src.add_argument("part", nargs="?", help="part number")
@@ -581,6 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", parents=[common], help="prepare the demo library and report on it")
     demo.add_argument("--count", type=int, default=1000, help="parts in the demo catalog")
+    demo.add_argument("--no-ingest", action="store_true", help="build the catalog but do not ingest it")
     demo.set_defaults(func=cmd_demo)
 
     st = sub.add_parser("settings", help="show or change settings")

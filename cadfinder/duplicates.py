@@ -11,6 +11,8 @@ import numpy as np
 import psycopg
 from scipy.spatial import cKDTree
 
+from cadfinder.search import unpack_surface
+
 
 def shape_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Symmetric mean nearest-neighbour distance between two point sets (canonical frames)."""
@@ -38,9 +40,7 @@ def find(conn: psycopg.Connection, threshold: float = 0.01, neighbours: int = 5,
         ratio = max(sa, sb) / max(min(sa, sb), 1e-12)
         if ratio > max_size_ratio:
             continue
-        a = np.frombuffer(blob_a, np.float16).reshape(-1, 3).astype(np.float64)
-        b = np.frombuffer(blob_b, np.float16).reshape(-1, 3).astype(np.float64)
-        d = shape_distance(a, b)
+        d = shape_distance(unpack_surface(blob_a)[0], unpack_surface(blob_b)[0])
         if d <= threshold:
             pairs.append({"a": pa, "b": pb, "distance": d, "size_ratio": ratio, "a_name": na, "b_name": nb})
     pairs.sort(key=lambda p: p["distance"])

@@ -23,7 +23,7 @@ import numpy as np
 from cadfinder.errors import CadfinderError, InputError
 from cadfinder.geometry.readers import MESH_SUFFIXES, PART_SUFFIXES
 
-SURFACE_POINTS = 2048
+SURFACE_POINTS = 4096  # stored with normals for the point-to-plane re-rank
 MESH_PREFERENCE = [".stl", ".ply", ".obj", ".off", ".glb", ".gltf", ".step", ".stp", ".iges", ".igs"]
 SIDECAR_FIELDS = ("part_number", "revision", "name", "family", "material", "description", "access_group",
                   "genome", "units")
@@ -146,7 +146,7 @@ def process_part(pf: PartFile, weights_dir: str, refine_steps: int = 0, thumbnai
     frame = catalog_frame(mesh.vertices)
     canon = trimesh.Trimesh(frame.to_canonical(mesh.vertices), mesh.faces, process=False)
     rng = np.random.default_rng(0)
-    surf, fidx = sample_surface(canon, SURFACE_POINTS, rng)
+    surf, surf_normals = sample_surface(canon, SURFACE_POINTS, rng)
     enc, dec = _worker_models(weights_dir, refine_steps)
     z = encode(enc, [surf])[0]
     if refine_steps and dec is not None:
@@ -211,7 +211,7 @@ def process_part(pf: PartFile, weights_dir: str, refine_steps: int = 0, thumbnai
         "mesh_data": buf.getvalue(),
         "access_group": str(meta.get("access_group") or "all"),
         "sdf_latent": z.numpy().astype(np.float32),
-        "surface_sample": surf.astype(np.float16).tobytes(),
+        "surface_sample": np.hstack([surf, surf_normals]).astype(np.float16).tobytes(),
         "encoder_version": Path(weights_dir).name,
         "ingest_warnings": warnings,
     }

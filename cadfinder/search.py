@@ -21,6 +21,7 @@ from cadfinder.errors import CadfinderError, InputError
 from cadfinder.geometry.normalize import pca_frames, register
 from cadfinder.resources import resource_path
 
+COVERAGE_WEIGHT = 0.5  # weight of the missing-coverage term against the one-sided fit residual
 RESULT_FIELDS = ("part_number", "name", "family", "material", "mass_kg")
 # Residual (trimmed mean distance, unit-sphere units) at which the score is 0.5, and its spread;
 # `cadfinder eval retrieval --calibrate` refits these on held-out parts.
@@ -99,7 +100,7 @@ class Searcher:
         params |= {"z": np.asarray(z, np.float32), "n": n}
         q = sql.SQL("""
             WITH nn AS MATERIALIZED (
-                SELECT part_number, name, family, material, mass_kg, surface_sample,
+                SELECT part_number, name, family, material, mass_kg, surface_sample, norm_scale,
                        sdf_latent <=> %(z)s AS dist
                   FROM cad_models WHERE sdf_latent IS NOT NULL AND {}
                  ORDER BY sdf_latent <=> %(z)s LIMIT %(n)s)
@@ -111,19 +112,22 @@ class Searcher:
     # -- queries ------------------------------------------------------------------------------
 
     def _tree(self, pn: str, blob: bytes) -> tuple:
-        """(KD-tree, PCA frame) of a candidate's surface sample, cached across queries."""
-        from cadfinder.geometry.normalize import pca_frames
-
+        """(KD-tree, unit normals, PCA frame) of a candidate's surface sample, cached across queries."""
         t = self._trees.get(pn)
         if t is None:
-            pts = np.frombuffer(blob, np.float16).reshape(-1, 3).astype(np.float64)
-            t = (cKDTree(pts), pca_frames(pts)[0])
+            pts, nrm = unpack_surface(blob)
+            t = (cKDTree(pts), nrm, pca_frames(pts)[0])
             self._trees[pn] = t
         return t
 
     def search_points(self, points: np.ndarray, k: int = 10, where: list | None = None,
-                      label: str = "", rerank: bool = True, timings: dict | None = None) -> SearchResult:
-        """k closest parts to a point cloud (any pose, any scale)."""
+                      label: str = "", rerank: bool = True, timings: dict | None = None,
+                      metric: bool = True) -> SearchResult:
+        """k closest parts to a point cloud (any pose, any scale).
+
+        With `metric`, each candidate is also fitted at its real size (the query's units are
+        millimetres, as a scan's are), besides the scale estimated from the shapes; the better
+        fit counts. Without it only the estimated scale is tried (a query of unknown units)."""
         from cadfinder.deepsdf.encoder import encode
 
         timings = dict(timings or {})
@@ -139,11 +143,17 @@ class Searcher:
         if len(src) > 300:
             src = src[np.random.default_rng(0).choice(len(src), 300, replace=False)]
         src_frame = pca_frames(src)[0]
-        for pn, name, family, material, mass, blob, dist in rows:
+        dense = points if len(points) <= 3000 else points[np.random.default_rng(1).choice(len(points), 3000, replace=False)]
+        for pn, name, family, material, mass, blob, norm_scale, dist in rows:
             r = None
             if rerank and blob is not None:
-                tree, frame = self._tree(pn, blob)
-                r = register(src, tree.data, dst_tree=tree, src_frame=src_frame, dst_frame=frame).residual
+                tree, normals, frame = self._tree(pn, blob)
+                scales = [frame.scale / src_frame.scale] + ([1.0 / norm_scale] if metric and norm_scale else [])
+                fits = [register(src, tree.data, dst_normals=normals, dst_tree=tree, src_frame=src_frame,
+                                 dst_frame=frame, scale=sc) for sc in scales]
+                costs = [f.residual + size_penalty(f.scale * src_frame.scale / frame.scale) for f in fits]
+                best = fits[int(np.argmin(costs))]
+                r = min(costs) + COVERAGE_WEIGHT * coverage_residual(best.apply(dense), tree, normals)
             results.append(Result(pn, 0.0, name, family, material, mass, r, float(dist)))
         if rerank:
             results.sort(key=lambda x: (x.residual is None, x.residual if x.residual is not None else 0))
@@ -167,15 +177,15 @@ class Searcher:
         if row[0] is None or row[1] is None:
             raise InputError(f"part {part_number!r} has no shape data yet (re-ingest it)")
         z = row[0].to_numpy()
-        pts = np.frombuffer(row[1], np.float16).reshape(-1, 3).astype(np.float64)
+        pts, _ = unpack_surface(row[1])
         timings = {"load": 1000 * (time.perf_counter() - t)}
         t = time.perf_counter()
         rows = self.knn(z, max(k, self.candidates), where or [], exclude=part_number)
         timings["database"] = 1000 * (time.perf_counter() - t)
         t = time.perf_counter()
         results = []
-        for pn, name, family, material, mass, blob, dist in rows:
-            tree, _ = self._tree(pn, blob)
+        for pn, name, family, material, mass, blob, _, dist in rows:
+            tree, _, _ = self._tree(pn, blob)
             # Both are in their canonical frames already: compare directly, both ways.
             d1 = tree.query(pts[::4])[0].mean()
             d2 = cKDTree(pts).query(tree.data[::4])[0].mean()
@@ -185,6 +195,46 @@ class Searcher:
         timings["rerank"] = 1000 * (time.perf_counter() - t)
         timings["total"] = sum(timings.values())
         return SearchResult(part_number, results[:k], timings)
+
+
+def coverage_residual(scan: np.ndarray, tree: cKDTree, normals: np.ndarray, trim: float = 0.8) -> float:
+    """How much of the candidate that the scanner should have seen is missing from the scan.
+
+    The view direction is the dominant direction of the candidate normals where the aligned scan
+    lies (a scanner sees surfaces facing it), signed so most of them face it; the candidate's
+    points visible from there (z-buffer) should each have a scan point nearby. A wrong part
+    that the scan only touches here and there leaves much of its visible side unexplained.
+    """
+    from cadfinder.geometry.scan import visible
+
+    _, idx = tree.query(scan)
+    n = normals[idx]
+    _, vecs = np.linalg.eigh(n.T @ n)
+    view = vecs[:, -1]
+    if (n @ view).mean() > 0:
+        view = -view
+    seen = visible(tree.data, normals, view, resolution=64)
+    if seen.sum() < 10:
+        return 0.0
+    d = cKDTree(scan).query(tree.data[seen])[0]
+    keep = max(1, int(trim * len(d)))
+    return float(np.sort(d)[:keep].mean())
+
+
+def size_penalty(ratio: float, low: float = 0.6, high: float = 1.6, weight: float = 0.1) -> float:
+    """Residual added when the query, at the scale tried, is implausibly small or large for the
+    candidate (ratio of their robust radii about their own centroids). One view of a part still
+    spans most of it, while a small query shrunk onto a big part would otherwise fit any of its
+    flat faces perfectly. The upper bound is loose: a one-sided view's centroid sits off the
+    part's centre, which stretches its radius (up to ~1.45 measured on a single view of a sleeve)."""
+    return weight * max(0.0, float(np.log(low / ratio)), float(np.log(ratio / high)))
+
+
+def unpack_surface(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """A stored surface sample: (points, unit normals) in the part's canonical frame."""
+    a = np.frombuffer(blob, np.float16).reshape(-1, 6).astype(np.float64)
+    n = a[:, 3:]
+    return a[:, :3], n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
 
 
 def load_query_points(path: str, units: str | None = None) -> tuple[np.ndarray, list[str]]:

@@ -69,3 +69,23 @@ def run_cli(*args, env=None, timeout=120, input=None):
         input=input,
         cwd=REPO,
     )
+
+
+@pytest.fixture(scope="session")
+def small_catalog(tmp_path_factory):
+    """24 real catalog parts (2 per family): genome, STEP, STL and sidecar each."""
+    from cadfinder.catalog import build
+
+    out = tmp_path_factory.mktemp("small_catalog")
+    build.build(out, count=24, seed=1, jobs=2, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def shipped_weights():
+    from cadfinder.resources import resource_path
+
+    d = resource_path("models")
+    if not (d / "deepsdf.safetensors").exists() or not (d / "encoder.safetensors").exists():
+        pytest.fail("shipped weights missing in resources/models (run `cadfinder train decoder/encoder`)")
+    return d

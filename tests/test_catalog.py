@@ -10,10 +10,8 @@ from tests.conftest import run_cli
 
 
 @pytest.fixture(scope="module")
-def catalog(tmp_path_factory):
-    out = tmp_path_factory.mktemp("catalog")
-    manifest = build.build(out, count=24, seed=1, jobs=2, progress=False)
-    return out, manifest
+def catalog(small_catalog):
+    return small_catalog, json.loads((small_catalog / "catalog.json").read_text())
 
 
 def test_catalog_is_valid_and_balanced(catalog):

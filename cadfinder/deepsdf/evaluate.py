@@ -19,8 +19,7 @@ EVAL_POINTS = 10_000
 
 def surface_metrics(recon, truth_pts: np.ndarray, truth_nrm: np.ndarray, rng) -> tuple[float, float]:
     """(Chamfer-L2, normal consistency) between a reconstructed mesh and true surface samples."""
-    pts, fidx = sample_surface(recon, EVAL_POINTS, rng)
-    nrm = recon.face_normals[fidx]
+    pts, nrm = sample_surface(recon, EVAL_POINTS, rng)
     d_tr, i_tr = cKDTree(pts).query(truth_pts)
     d_rt, _ = cKDTree(truth_pts).query(pts)
     chamfer = float((d_tr**2).mean() + (d_rt**2).mean())
@@ -35,8 +34,7 @@ def evaluate(decoder, encoder, parts: list[dataset.CatalogPart], fit_iterations:
     for k, part in enumerate(parts):
         rng = np.random.default_rng(k)
         mesh, _ = dataset.canonical_mesh(part.mesh_path)
-        truth_pts, truth_f = sample_surface(mesh, EVAL_POINTS, rng)
-        truth_nrm = mesh.face_normals[truth_f]
+        truth_pts, truth_nrm = sample_surface(mesh, EVAL_POINTS, rng)
         samples = sample_sdf(mesh, SamplingRecipe(total=30_000, surface=5000), seed=k)
         t = time.perf_counter()
         z_ad, _ = infer.fit_latent(decoder, samples.points, samples.sdf, iterations=fit_iterations,

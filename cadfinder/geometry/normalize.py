@@ -122,21 +122,37 @@ def _umeyama_batch(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.nda
     return rot, mu_d[:, 0] - np.einsum("hij,hj->hi", rot, mu_s[:, 0])
 
 
-def register(src: np.ndarray, dst: np.ndarray, with_scale: bool = True, iterations: int = 12,
-             trim: float = 0.8, dst_tree=None, max_points: int = 300, start_iterations: int = 4,
-             keep_starts: int = 4, seed: int = 0, src_frame: Frame | None = None,
-             dst_frame: Frame | None = None) -> Registration:
+def _small_rotations(w: np.ndarray) -> np.ndarray:
+    """Rotation matrices (H, 3, 3) for rotation vectors w (H, 3) (Rodrigues)."""
+    theta = np.linalg.norm(w, axis=1, keepdims=True)
+    k = w / np.maximum(theta, 1e-12)
+    K = np.zeros((len(w), 3, 3))
+    K[:, 0, 1], K[:, 0, 2], K[:, 1, 2] = -k[:, 2], k[:, 1], -k[:, 0]
+    K = K - K.transpose(0, 2, 1)
+    t = theta[:, :, None]
+    return np.eye(3)[None] + np.sin(t) * K + (1 - np.cos(t)) * (K @ K)
+
+
+def register(src: np.ndarray, dst: np.ndarray, dst_normals: np.ndarray | None = None, with_scale: bool = True,
+             iterations: int = 12, trim: float = 0.8, dst_tree=None, max_points: int = 300,
+             start_iterations: int = 4, keep_starts: int = 4, seed: int = 0, src_frame: Frame | None = None,
+             dst_frame: Frame | None = None, scale: float | None = None) -> Registration:
     """Align a (partial) point set onto a complete one: trimmed ICP from 24 PCA-based starts.
 
     The starts pair the two PCA frames under every axis permutation and sign, since a partial
     scan's principal axes may come in another order than the whole part's; all starts iterate
     together (one nearest-neighbour query per step), the best `keep_starts` go on for a few
     more steps, then the best continues alone. Frames may be passed in when the caller has them
-    (a query compared with many candidates). Only the
-    `trim` closest fraction of pairs counts, so missing regions and outliers do not drag the fit.
-    With `with_scale`, the scale is the ratio of the robust PCA radii and stays fixed during
-    ICP: letting a trimmed one-sided fit choose the scale makes it shrink the scan (measured:
-    a 10-13% bias), since a smaller copy always lies closer to some surface.
+    (a query compared with many candidates).
+
+    With `dst_normals` the steps and the residual are point-to-plane, so the residual measures
+    distance to the surface rather than to the nearest sample (whose spacing would otherwise
+    set a floor under every residual). Only the `trim` closest fraction of pairs counts, so
+    missing regions and outliers do not drag the fit. The scale is `scale` when the caller
+    knows it (a scan in real units against a part of known size), else the ratio of the robust
+    PCA radii, fixed during ICP: letting a trimmed one-sided fit choose the scale makes it
+    shrink the scan (measured: a 10-13% bias), since a smaller copy always lies closer to some
+    surface.
     """
     from scipy.spatial import cKDTree
 
@@ -148,22 +164,42 @@ def register(src: np.ndarray, dst: np.ndarray, with_scale: bool = True, iteratio
     tree = dst_tree or cKDTree(dst)
     fs = src_frame or pca_frames(src)[0]
     fd = dst_frame or pca_frames(dst)[0]
-    scale = fd.scale / fs.scale if with_scale else 1.0
-    keep = max(3, int(trim * len(src)))
+    if scale is None:
+        scale = fd.scale / fs.scale if with_scale else 1.0
+    keep = max(6, int(trim * len(src)))
     qs = np.array(octahedral_rotations())
     rot = np.einsum("ij,hjk,lk->hil", fd.rotation, qs, fs.rotation)  # A_d Q A_s^T
-    trans = fd.offset[None] - scale * np.einsum("hij,j->hi", rot, fs.offset)
     x = scale * src
-    H, n = len(rot), len(src)
+    trans = fd.offset[None] - np.einsum("hij,j->hi", rot, scale * fs.offset)
+    n = len(src)
 
-    def step(rot, trans):
+    def residuals(rot, trans):
         moved = np.einsum("hij,nj->hni", rot, x) + trans[:, None]
         dist, idx = tree.query(moved.reshape(-1, 3))
         dist, idx = dist.reshape(len(rot), n), idx.reshape(len(rot), n)
+        if dst_normals is not None:
+            nrm = dst_normals[idx]
+            plane = np.abs(np.einsum("hni,hni->hn", moved - dst[idx], nrm))
+            # A far neighbour's plane says nothing: fall back to the point distance there.
+            dist = np.where(dist < 0.05, plane, dist)
         sel = np.argpartition(dist, keep - 1, axis=1)[:, :keep]
-        res = np.take_along_axis(dist, sel, 1).mean(1)
-        r, t = _umeyama_batch(x[sel], dst[np.take_along_axis(idx, sel, 1)])
-        return r, t, res
+        return moved, idx, sel, np.take_along_axis(dist, sel, 1).mean(1)
+
+    def step(rot, trans):
+        moved, idx, sel, res = residuals(rot, trans)
+        xs = np.take_along_axis(moved, sel[:, :, None], 1)
+        ps = dst[np.take_along_axis(idx, sel, 1)]
+        if dst_normals is None:
+            r, t = _umeyama_batch(np.take_along_axis(np.broadcast_to(x, moved.shape), sel[:, :, None], 1), ps)
+            return r, t, res
+        ns = dst_normals[np.take_along_axis(idx, sel, 1)]
+        # Linearised point-to-plane: minimise sum ((R_d x + t_d - p) . n)^2 over a small rotation w, t_d.
+        a = np.concatenate([np.cross(xs, ns), ns], axis=2)
+        b = np.einsum("hki,hki->hk", ps - xs, ns)
+        ata = np.einsum("hki,hkj->hij", a, a) + 1e-9 * np.eye(6)
+        delta = np.linalg.solve(ata, np.einsum("hki,hk->hi", a, b)[:, :, None])[:, :, 0]
+        dr = _small_rotations(delta[:, :3])
+        return dr @ rot, np.einsum("hij,hj->hi", dr, trans) + delta[:, 3:], res
 
     for i in range(start_iterations):
         rot, trans, res = step(rot, trans)
@@ -173,7 +209,6 @@ def register(src: np.ndarray, dst: np.ndarray, with_scale: bool = True, iteratio
     best = int(np.argmin(res))
     rot, trans = rot[best : best + 1], trans[best : best + 1]
     for _ in range(iterations):
-        rot, trans, res = step(rot, trans)
-    moved = x @ rot[0].T + trans[0]
-    final = float(np.sort(tree.query(moved)[0])[:keep].mean())
+        rot, trans, _ = step(rot, trans)
+    final = float(residuals(rot, trans)[3][0])
     return Registration(rot[0], scale, trans[0], final)

@@ -1,0 +1,128 @@
+"""Ingestion and geometric search end to end: real catalog parts, the real embedded database,
+the shipped models, the CLI contract."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import trimesh
+
+from cadfinder import ingest, library
+from cadfinder.geometry.scan import ScanSettings, simulate_scan
+from tests.conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def ingested(library, small_catalog, shipped_weights, tmp_path_factory):
+    """The small catalog ingested into the session library, plus a folder with bad files."""
+    with library_conn(library) as conn:
+        summary = ingest.ingest(conn, [small_catalog], shipped_weights, jobs=2, progress=False)
+    return summary
+
+
+def library_conn(settings):
+    return library.writer(settings, None)
+
+
+def test_ingest_counts_and_resume(ingested, library, small_catalog, shipped_weights):
+    assert ingested.added == 24 and ingested.failed == 0, ingested.errors
+    with library_conn(library) as conn:
+        again = ingest.ingest(conn, [small_catalog], shipped_weights, jobs=1, progress=False)
+        assert (again.added, again.updated, again.skipped) == (0, 0, 24)
+        row = conn.execute("SELECT family, material, mass_kg, genome IS NOT NULL, feature_counts, thumbnail_png, "
+                           "mesh_data, sdf_latent, surface_sample FROM cad_models WHERE part_number = 'FLG-00001'"
+                           ).fetchone()
+        assert row[0] == "flange" and row[1] and row[2] > 0 and row[3] and row[4]["holes"] >= 4
+        assert bytes(row[5][:4]) == b"\x89PNG" and bytes(row[6][:3]) == b"ply"
+        assert len(row[7].to_numpy()) == 256 and len(row[8]) == 4096 * 6 * 2
+        n_features = conn.execute("SELECT count(*) FROM manufacturing_features f JOIN cad_models m ON m.id = "
+                                  "f.model_id WHERE m.part_number = 'FLG-00001'").fetchone()[0]
+        assert n_features >= 3
+
+
+def test_changed_file_updates_and_bad_files_are_reported(ingested, library, small_catalog, shipped_weights,
+                                                         tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for ext in ("stl", "json"):
+        shutil.copy(small_catalog / f"PLT-00005.{ext}", folder / f"PLT-00005.{ext}")
+    side = json.loads((folder / "PLT-00005.json").read_text())
+    side["name"] = "Renamed plate"
+    (folder / "PLT-00005.json").write_text(json.dumps(side))
+    (folder / "broken.stl").write_bytes(b"solid junk\nnot really\n")
+    (folder / "empty.obj").write_bytes(b"")
+    shutil.copy(small_catalog / "SHF-00002.stl", folder / "loose-shaft.stl")  # no sidecar: stem is the PN
+    with library_conn(library) as conn:
+        s = ingest.ingest(conn, [folder], shipped_weights, jobs=1, progress=False)
+        assert (s.added, s.updated, s.failed) == (1, 1, 2), s.errors
+        assert any("broken.stl" in e for e in s.errors) and any("empty" in e for e in s.errors)
+        assert conn.execute("SELECT name FROM cad_models WHERE part_number = 'PLT-00005'").fetchone()[0] == \
+            "Renamed plate"
+        assert conn.execute("SELECT family FROM cad_models WHERE part_number = 'loose-shaft'").fetchone()[0] is None
+
+
+def scan_file(small_catalog, pn, path, **kw):
+    mesh = trimesh.load(small_catalog / f"{pn}.stl")
+    s = simulate_scan(mesh, ScanSettings(points=5000, **kw), seed=3)
+    np.savetxt(path, s.points)
+    return path
+
+
+def test_search_contract_by_cli(ingested, library, small_catalog, tmp_path):
+    a = scan_file(small_catalog, "GER-00004", tmp_path / "scan1.xyz", views=3)
+    b = scan_file(small_catalog, "HSG-00006", tmp_path / "scan2.xyz", views=2, random_pose=True,
+                  scale_range=(0.5, 2.0))
+    r = run_cli("search", "--pointcloud", a, b, "--k", "10", "--json")
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.strip().splitlines()]
+    assert [x["query"] for x in lines] == [str(a), str(b)]
+    for line, pn in zip(lines, ["GER-00004", "HSG-00006"]):
+        assert set(line) >= {"query", "results", "timings_ms"}
+        assert 1 <= len(line["results"]) <= 10
+        for res in line["results"]:
+            assert set(res) == {"part_number", "score", "name", "family", "material", "mass_kg"}
+            assert 0 <= res["score"] <= 1
+        assert line["results"][0]["part_number"] == pn
+        scores = [x["score"] for x in line["results"]]
+        assert scores == sorted(scores, reverse=True)
+        assert {"encode", "database", "rerank"} <= set(line["timings_ms"])
+
+
+def test_filters_like_and_mesh_queries(ingested, library, small_catalog):
+    r = run_cli("search", "--mesh", small_catalog / "CLP-00010.stl", "--k", "5", "--json",
+                "--where", "material=steel", "--where", "mass_kg<100")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)["results"]
+    assert all(x["material"] == "steel" for x in res)
+    r = run_cli("search", "--like", "FLG-00001", "--k", "3", "--json", "--where", "family=flange")
+    res = json.loads(r.stdout)["results"]
+    assert res and all(x["family"] == "flange" and x["part_number"] != "FLG-00001" for x in res)
+    r = run_cli("search", "--like", "FLG-00001", "--json", "--where", "feature=teeth")
+    assert all(x["family"] == "spur_gear" for x in json.loads(r.stdout)["results"])
+    r = run_cli("search", "--like", "FLG-00001", "--where", "colour=red")
+    assert r.returncode == 1 and "cannot filter on 'colour'" in r.stderr
+    r = run_cli("search", "--like", "NOPE-1", "--json")
+    assert r.returncode == 1 and "no part" in json.loads(r.stdout)["error"]
+    r = run_cli("search", "--pointcloud", small_catalog / "catalog.json")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+
+
+def test_designer_cannot_ingest(ingested, small_catalog):
+    r = run_cli("settings", "set", "database.role=designer")
+    assert r.returncode == 0
+    try:
+        r = run_cli("ingest", small_catalog)
+        assert r.returncode == 1 and "designer" in r.stderr
+    finally:
+        run_cli("settings", "set", "database.role=admin")
+
+
+def test_duplicates_report(ingested, library, small_catalog, shipped_weights, tmp_path):
+    shutil.copy(small_catalog / "BSH-00003.stl", tmp_path / "BSH-COPY.stl")
+    with library_conn(library) as conn:
+        ingest.ingest(conn, [tmp_path / "BSH-COPY.stl"], shipped_weights, jobs=1, progress=False)
+    r = run_cli("duplicates", "--json")
+    assert r.returncode == 0, r.stderr
+    pairs = json.loads(r.stdout)["pairs"]
+    assert any({p["a"], p["b"]} == {"BSH-00003", "BSH-COPY"} for p in pairs)
