@@ -121,9 +121,16 @@ def main():
                           f"speed-up vs numpy x{np_ms / pct(lat, 50):.1f}")
                 # Exact search inside PostgreSQL (sequential scan) for reference.
                 conn.execute("SET enable_indexscan = off")
+                plan = conn.execute(f"EXPLAIN SELECT id FROM bench {where} ORDER BY v <=> %s LIMIT {k}",
+                                    (q[0],)).fetchall()
+                if "Index Scan" in " ".join(r[0] for r in plan):
+                    raise RuntimeError("the exact-search reference still used the index")
                 t = time.perf_counter()
                 for j in range(min(20, args.queries)):
-                    conn.execute(f"SELECT id FROM bench {where} ORDER BY v <=> %s LIMIT {k}", (q[j],)).fetchall()
+                    # prepare=False: psycopg's prepared statement from the loop above would keep its
+                    # index plan whatever enable_indexscan says.
+                    conn.execute(f"SELECT id FROM bench {where} ORDER BY v <=> %s LIMIT {k}", (q[j],),
+                                 prepare=False).fetchall()
                 seq_ms = 1000 * (time.perf_counter() - t) / min(20, args.queries)
                 conn.execute("SET enable_indexscan = on")
                 print(f"{name:11s} exact in PostgreSQL (sequential scan): {seq_ms:.1f} ms")

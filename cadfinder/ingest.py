@@ -24,6 +24,7 @@ from cadfinder.errors import CadfinderError, InputError
 from cadfinder.geometry.readers import MESH_SUFFIXES, PART_SUFFIXES
 
 SURFACE_POINTS = 4096  # stored with normals for the point-to-plane re-rank
+SCAN_VIEWS = 6  # simulated one-view scans per part whose encoder latents are stored too
 MESH_PREFERENCE = [".stl", ".ply", ".obj", ".off", ".glb", ".gltf", ".step", ".stp", ".iges", ".igs"]
 SIDECAR_FIELDS = ("part_number", "revision", "name", "family", "material", "description", "access_group",
                   "genome", "units")
@@ -149,6 +150,7 @@ def process_part(pf: PartFile, weights_dir: str, refine_steps: int = 0, thumbnai
     surf, surf_normals = sample_surface(canon, SURFACE_POINTS, rng)
     enc, dec = _worker_models(weights_dir, refine_steps)
     z = encode(enc, [surf])[0]
+    view_latents = encode(enc, simulated_views(canon, SCAN_VIEWS)).numpy().astype(np.float32)
     if refine_steps and dec is not None:
         from cadfinder.deepsdf.infer import fit_latent
         from cadfinder.geometry.sdf import SamplingRecipe, sample_sdf
@@ -214,7 +216,17 @@ def process_part(pf: PartFile, weights_dir: str, refine_steps: int = 0, thumbnai
         "surface_sample": np.hstack([surf, surf_normals]).astype(np.float16).tobytes(),
         "encoder_version": Path(weights_dir).name,
         "ingest_warnings": warnings,
+        "view_latents": view_latents,
     }
+
+
+def simulated_views(canon, n: int, seed: int = 0) -> list[np.ndarray]:
+    """One-view scans of a part (canonical frame) from evenly spread directions."""
+    from cadfinder.geometry.scan import ScanSettings, simulate_scan
+
+    settings = ScanSettings(points=2048, views=1, noise=0.003, uneven=0.3, outliers=0.0, resolution=120,
+                            dense=50_000)
+    return [simulate_scan(canon, settings, seed=seed * 1000 + i).points for i in range(n)]
 
 
 def _safe_process(pf, weights_dir, refine_steps, thumbnails):
@@ -232,7 +244,7 @@ COLUMNS = ("part_number", "revision", "name", "family", "description", "material
            "surface_area_mm2", "bbox_min", "bbox_max", "size_x_mm", "size_y_mm", "size_z_mm", "center_of_mass",
            "units", "norm_offset", "norm_scale", "genome", "feature_counts", "source_file", "content_hash",
            "thumbnail_png", "mesh_format", "mesh_data", "access_group", "sdf_latent", "surface_sample",
-           "encoder_version", "ingest_warnings")
+           "encoder_version", "ingest_warnings")  # view_latents go to their own table
 
 
 def _upsert(conn, row: dict) -> str:
@@ -246,9 +258,13 @@ def _upsert(conn, row: dict) -> str:
     q = sql.SQL("INSERT INTO cad_models ({}) VALUES ({}) ON CONFLICT (part_number, revision) DO UPDATE SET {}, "
                 "modified_at = now() RETURNING (xmax = 0)").format(cols, vals, updates)
     with conn.transaction():
-        inserted = conn.execute(q, row).fetchone()[0]
+        inserted = conn.execute(q, {c: row[c] for c in COLUMNS}).fetchone()[0]
         model_id = conn.execute("SELECT id FROM cad_models WHERE part_number = %s AND revision = %s",
                                 (row["part_number"], row["revision"])).fetchone()[0]
+        conn.execute("DELETE FROM scan_view_latents WHERE model_id = %s", (model_id,))
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO scan_view_latents (model_id, view, latent) VALUES (%s, %s, %s)",
+                            [(model_id, i, v) for i, v in enumerate(row["view_latents"])])
         conn.execute("DELETE FROM manufacturing_features WHERE model_id = %s", (model_id,))
         genome = json.loads(row["genome"]) if row["genome"] else None
         for f in (genome or {}).get("features", []):

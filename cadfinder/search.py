@@ -92,20 +92,42 @@ class Searcher:
 
     # -- database -----------------------------------------------------------------------------
 
-    def knn(self, z: np.ndarray, n: int, where: list, exclude: str | None = None) -> list[tuple]:
+    def knn(self, z: np.ndarray, n: int, where: list, exclude: str | None = None,
+            views: bool = True) -> list[tuple]:
+        """Nearest parts to a latent: by their complete-shape latent (filtered in the index scan)
+        and, with `views`, by the latents of their simulated partial scans (filtered after)."""
         cond, params = filters_mod.to_sql(where)
         if exclude is not None:
             cond = sql.SQL("{} AND part_number <> %(exclude)s").format(cond)
             params["exclude"] = exclude
-        params |= {"z": np.asarray(z, np.float32), "n": n}
+        params |= {"z": np.asarray(z, np.float32), "n": n, "nv": n * 4}
+        cols = sql.SQL("m.part_number, m.name, m.family, m.material, m.mass_kg, m.surface_sample, m.norm_scale, "
+                       "m.norm_offset")
         q = sql.SQL("""
             WITH nn AS MATERIALIZED (
-                SELECT part_number, name, family, material, mass_kg, surface_sample, norm_scale,
-                       sdf_latent <=> %(z)s AS dist
-                  FROM cad_models WHERE sdf_latent IS NOT NULL AND {}
+                SELECT id, sdf_latent <=> %(z)s AS dist FROM cad_models m
+                 WHERE sdf_latent IS NOT NULL AND surface_sample IS NOT NULL AND {cond}
                  ORDER BY sdf_latent <=> %(z)s LIMIT %(n)s)
-            SELECT * FROM nn ORDER BY dist""").format(cond)
+            SELECT {cols}, nn.dist FROM nn JOIN cad_models m ON m.id = nn.id ORDER BY nn.dist""").format(
+            cond=cond, cols=cols)
         rows = self.conn.execute(q, params).fetchall()
+        if views:
+            qv = sql.SQL("""
+                WITH v AS MATERIALIZED (
+                    SELECT model_id, latent <=> %(z)s AS dist FROM scan_view_latents
+                     ORDER BY latent <=> %(z)s LIMIT %(nv)s),
+                best AS (SELECT model_id, min(dist) AS dist FROM v GROUP BY model_id)
+                SELECT {cols}, best.dist FROM best JOIN cad_models m ON m.id = best.model_id
+                 WHERE surface_sample IS NOT NULL AND {cond} ORDER BY best.dist LIMIT %(n)s""").format(cond=cond, cols=cols)
+            by_view = self.conn.execute(qv, params).fetchall()
+            # The two distances are not on one scale: alternate between the lists.
+            merged, seen = [], set()
+            for pair in zip(by_view + [None] * len(rows), rows + [None] * len(by_view)):
+                for r in pair:
+                    if r is not None and r[0] not in seen:
+                        seen.add(r[0])
+                        merged.append(r)
+            rows = merged[:n]
         self.conn.commit()
         return rows
 
@@ -144,13 +166,18 @@ class Searcher:
             src = src[np.random.default_rng(0).choice(len(src), 300, replace=False)]
         src_frame = pca_frames(src)[0]
         dense = points if len(points) <= 3000 else points[np.random.default_rng(1).choice(len(points), 3000, replace=False)]
-        for pn, name, family, material, mass, blob, norm_scale, dist in rows:
+        for pn, name, family, material, mass, blob, norm_scale, norm_offset, dist in rows:
             r = None
             if rerank and blob is not None:
                 tree, normals, frame = self._tree(pn, blob)
-                scales = [frame.scale / src_frame.scale] + ([1.0 / norm_scale] if metric and norm_scale else [])
                 fits = [register(src, tree.data, dst_normals=normals, dst_tree=tree, src_frame=src_frame,
-                                 dst_frame=frame, scale=sc) for sc in scales]
+                                 dst_frame=frame)]
+                if metric and norm_scale:
+                    # Real size; and one more start: the query may already be in the part's own
+                    # coordinates (an STL exported from CAD, a scan registered to the drawing).
+                    own = (np.eye(3), -np.asarray(norm_offset, float) / norm_scale)
+                    fits.append(register(src, tree.data, dst_normals=normals, dst_tree=tree, src_frame=src_frame,
+                                         dst_frame=frame, scale=1.0 / norm_scale, extra_starts=[own]))
                 costs = [f.residual + size_penalty(f.scale * src_frame.scale / frame.scale) for f in fits]
                 best = fits[int(np.argmin(costs))]
                 r = min(costs) + COVERAGE_WEIGHT * coverage_residual(best.apply(dense), tree, normals)
@@ -180,11 +207,11 @@ class Searcher:
         pts, _ = unpack_surface(row[1])
         timings = {"load": 1000 * (time.perf_counter() - t)}
         t = time.perf_counter()
-        rows = self.knn(z, max(k, self.candidates), where or [], exclude=part_number)
+        rows = self.knn(z, max(k, self.candidates), where or [], exclude=part_number, views=False)
         timings["database"] = 1000 * (time.perf_counter() - t)
         t = time.perf_counter()
         results = []
-        for pn, name, family, material, mass, blob, _, dist in rows:
+        for pn, name, family, material, mass, blob, _, _, dist in rows:
             tree, _, _ = self._tree(pn, blob)
             # Both are in their canonical frames already: compare directly, both ways.
             d1 = tree.query(pts[::4])[0].mean()

@@ -39,6 +39,9 @@ def test_ingest_counts_and_resume(ingested, library, small_catalog, shipped_weig
         n_features = conn.execute("SELECT count(*) FROM manufacturing_features f JOIN cad_models m ON m.id = "
                                   "f.model_id WHERE m.part_number = 'FLG-00001'").fetchone()[0]
         assert n_features >= 3
+        views = conn.execute("SELECT count(*) FROM scan_view_latents v JOIN cad_models m ON m.id = v.model_id "
+                             "WHERE m.part_number = 'FLG-00001'").fetchone()[0]
+        assert views == ingest.SCAN_VIEWS
 
 
 def test_changed_file_updates_and_bad_files_are_reported(ingested, library, small_catalog, shipped_weights,

@@ -12,6 +12,7 @@ VECTOR_COLUMNS = (
     ("cad_models", "sdf_latent"),
     ("cad_models", "image_embedding"),
     ("cad_models", "text_embedding"),
+    ("scan_view_latents", "latent"),
 )
 
 
@@ -35,14 +36,18 @@ def _create(conn: psycopg.Connection, table: str, column: str, idx: IndexSetting
 
 
 def ensure(conn: psycopg.Connection, idx: IndexSettings) -> list[str]:
-    """Create any missing HNSW index; return the names created."""
+    """Create any missing HNSW index; return the names created. Serialised with migrations by
+    the same advisory lock, since two concurrent CREATE INDEX IF NOT EXISTS can still collide."""
+    from cadfinder.db.migrations import MIGRATION_LOCK_ID
+
     made = []
-    for table, column in VECTOR_COLUMNS:
-        name = index_name(table, column)
-        if conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is None:
-            _create(conn, table, column, idx)
-            made.append(name)
-    conn.commit()
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))
+        for table, column in VECTOR_COLUMNS:
+            name = index_name(table, column)
+            if conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is None:
+                _create(conn, table, column, idx)
+                made.append(name)
     return made
 
 

@@ -9,7 +9,7 @@ from cadfinder.db.connection import ROLE_NAMES, Target, connect, explain, target
 from cadfinder.errors import DatabaseError
 from cadfinder.settings import Settings
 
-TABLES = ("cad_models", "assembly_hierarchy", "manufacturing_features")
+TABLES = ("cad_models", "assembly_hierarchy", "manufacturing_features", "scan_view_latents")
 
 
 def _maintenance(settings: Settings, uri: str | None) -> Target:

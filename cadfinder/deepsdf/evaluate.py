@@ -66,6 +66,9 @@ def evaluate(decoder, encoder, parts: list[dataset.CatalogPart], fit_iterations:
             "parts": len(sel),
             **{f"{m}_{path}": float(np.nanmean([r[f"{path}_{m}"] for r in sel]))
                for path in ("autodecoder", "encoder") for m in ("chamfer", "normal")},
+            # A thin part decoded with a stray blob dominates a mean: report the median too.
+            **{f"chamfer_{path}_median": float(np.nanmedian([r[f"{path}_chamfer"] for r in sel]))
+               for path in ("autodecoder", "encoder")},
             "autodecoder_ms": 1000 * float(np.mean([r["autodecoder_s"] for r in sel])),
             "encoder_ms": 1000 * float(np.mean([r["encoder_s"] for r in sel])),
         }

@@ -136,7 +136,8 @@ def _small_rotations(w: np.ndarray) -> np.ndarray:
 def register(src: np.ndarray, dst: np.ndarray, dst_normals: np.ndarray | None = None, with_scale: bool = True,
              iterations: int = 12, trim: float = 0.8, dst_tree=None, max_points: int = 300,
              start_iterations: int = 4, keep_starts: int = 4, seed: int = 0, src_frame: Frame | None = None,
-             dst_frame: Frame | None = None, scale: float | None = None) -> Registration:
+             dst_frame: Frame | None = None, scale: float | None = None,
+             extra_starts: list[tuple[np.ndarray, np.ndarray]] = ()) -> Registration:
     """Align a (partial) point set onto a complete one: trimmed ICP from 24 PCA-based starts.
 
     The starts pair the two PCA frames under every axis permutation and sign, since a partial
@@ -152,7 +153,8 @@ def register(src: np.ndarray, dst: np.ndarray, dst_normals: np.ndarray | None = 
     knows it (a scan in real units against a part of known size), else the ratio of the robust
     PCA radii, fixed during ICP: letting a trimmed one-sided fit choose the scale makes it
     shrink the scan (measured: a 10-13% bias), since a smaller copy always lies closer to some
-    surface.
+    surface. `extra_starts` adds (rotation, translation) poses to try, e.g. "the query is already
+    in the part's own coordinates".
     """
     from scipy.spatial import cKDTree
 
@@ -171,6 +173,9 @@ def register(src: np.ndarray, dst: np.ndarray, dst_normals: np.ndarray | None = 
     rot = np.einsum("ij,hjk,lk->hil", fd.rotation, qs, fs.rotation)  # A_d Q A_s^T
     x = scale * src
     trans = fd.offset[None] - np.einsum("hij,j->hi", rot, scale * fs.offset)
+    if len(extra_starts):
+        rot = np.concatenate([rot, np.array([r for r, _ in extra_starts])])
+        trans = np.concatenate([trans, np.array([t for _, t in extra_starts])])
     n = len(src)
 
     def residuals(rot, trans):
