@@ -311,7 +311,10 @@ def cmd_mesh(args) -> int:
         stem = args.part
     t = time.perf_counter()
     stats = {}
-    mesh = meshing.latent_to_mesh(decoder, z, res=args.res, coarse_to_fine=not args.dense, stats=stats)
+    try:
+        mesh = meshing.latent_to_mesh(decoder, z, res=args.res, coarse_to_fine=not args.dense, stats=stats)
+    except ValueError as e:  # no surface in the field, or a resolution coarse-to-fine cannot reach
+        raise CadfinderError(f"cannot mesh this latent: {e}") from None
     elapsed = time.perf_counter() - t
     if frame is not None:
         mesh.vertices = Frame.from_dict(frame).to_mm(mesh.vertices)
@@ -389,7 +392,7 @@ def cmd_search(args) -> int:
                     pts, warnings = search.load_query_points(q, units=args.units)
                     timings = {"load": 1000 * (time.perf_counter() - t)}
                     res = searcher.search_points(pts, k=args.k, where=where, label=q, rerank=not args.no_rerank,
-                                                 timings=timings)
+                                                 timings=timings, metric=not args.any_scale)
                     res.warnings = warnings
             except InputError as e:
                 failed += 1
@@ -626,6 +629,8 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--units", help="units of the query files (default: mm, or the file's own)")
     se.add_argument("--candidates", type=int, default=30, help="nearest latents re-ranked geometrically")
     se.add_argument("--no-rerank", action="store_true", help="latent distance only (faster, less exact)")
+    se.add_argument("--any-scale", action="store_true",
+                    help="the query's size means nothing (unknown units): match shape at any scale")
     se.set_defaults(func=cmd_search)
 
     du = sub.add_parser("duplicates", parents=[common], help="report near-duplicate parts in the library")

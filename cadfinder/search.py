@@ -21,6 +21,7 @@ from cadfinder.errors import CadfinderError, InputError
 from cadfinder.geometry.normalize import pca_frames, register
 from cadfinder.resources import resource_path
 
+SCALE_STEPS = (0.85, 1.0, 1.18)  # scale multipliers tried when the query's units are unknown
 COVERAGE_WEIGHT = 0.5  # weight of the missing-coverage term against the one-sided fit residual
 RESULT_FIELDS = ("part_number", "name", "family", "material", "mass_kg")
 # Residual (trimmed mean distance, unit-sphere units) at which the score is 0.5, and its spread;
@@ -170,8 +171,13 @@ class Searcher:
             r = None
             if rerank and blob is not None:
                 tree, normals, frame = self._tree(pn, blob)
+                # Estimated scale: PCA radius ratio, and without real units a few steps around it
+                # (a partial scan's radius is biased; measured on held-out random-scale scans:
+                # recall@10 0.27 -> 0.43 with the steps, at 2.7x the re-rank time).
+                base = frame.scale / src_frame.scale
+                steps = (1.0,) if metric else SCALE_STEPS
                 fits = [register(src, tree.data, dst_normals=normals, dst_tree=tree, src_frame=src_frame,
-                                 dst_frame=frame)]
+                                 dst_frame=frame, scale=base * m) for m in steps]
                 if metric and norm_scale:
                     # Real size; and one more start: the query may already be in the part's own
                     # coordinates (an STL exported from CAD, a scan registered to the drawing).

@@ -129,3 +129,33 @@ def test_duplicates_report(ingested, library, small_catalog, shipped_weights, tm
     assert r.returncode == 0, r.stderr
     pairs = json.loads(r.stdout)["pairs"]
     assert any({p["a"], p["b"]} == {"BSH-00003", "BSH-COPY"} for p in pairs)
+
+
+def test_demo_builds_and_ingests_a_library(fresh_home, shipped_weights):
+    r = run_cli("demo", "--count", "12", "--json", timeout=600)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["demo_catalog"]["parts"] == 12 and out["ingest"]["added"] == 12
+    assert out["rows"]["cad_models"] == 12 and out["pgvector"] >= "0.8"
+    again = json.loads(run_cli("demo", "--count", "12", "--json").stdout)
+    assert again["ingest"]["skipped"] == 12
+
+
+def test_mesh_command_decodes_a_part_and_a_latent(ingested, library, shipped_weights, tmp_path):
+    r = run_cli("mesh", "FLG-00001", "--res", "65", "--out", tmp_path / "f.stl", "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["units"] == "mm" and info["faces"] > 100
+    mesh = trimesh.load(tmp_path / "f.stl")
+    assert 80 < max(mesh.extents) < 400  # a flange of the demo range, in millimetres
+    from cadfinder.deepsdf.train import load_decoder
+
+    _, table, _, _ = load_decoder(shipped_weights / "deepsdf.safetensors")
+    np.save(tmp_path / "z.npy", table[0].numpy())
+    r = run_cli("mesh", "--latent", tmp_path / "z.npy", "--res", "65", "--out", tmp_path / "z.stl", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["units"].startswith("canonical")
+    np.save(tmp_path / "bad.npy", np.zeros(7, np.float32))
+    r = run_cli("mesh", "--latent", tmp_path / "bad.npy")
+    assert r.returncode == 1 and "256" in r.stderr
+    r = run_cli("mesh", "FLG-00001", "--res", "100")
+    assert r.returncode == 1 and "cannot mesh" in r.stderr and "Traceback" not in r.stderr
