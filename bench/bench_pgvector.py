@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import psycopg
+from psycopg import sql
 import torch
 from pgvector.psycopg import register_vector
 
@@ -42,6 +43,10 @@ def exact_topk(x_norm: np.ndarray, q_norm: np.ndarray, k: int, mask=None, chunk:
         order = np.argsort(-np.take_along_axis(sims, part, 1), axis=1)
         out[s : s + chunk] = np.take_along_axis(part, order, 1)
     return out
+
+
+def knn_sql(where: sql.Composable) -> sql.Composable:
+    return sql.SQL("SELECT id FROM bench {} ORDER BY v <=> %s LIMIT %s").format(where)
 
 
 def pct(a, p):
@@ -82,8 +87,8 @@ def main():
             conn.execute("SET maintenance_work_mem = '4GB'")
             conn.execute("SET max_parallel_maintenance_workers = 1")
             t = time.perf_counter()
-            conn.execute(f"CREATE INDEX ON bench USING hnsw (v vector_cosine_ops) WITH (m = {int(args.m)}, "
-                         f"ef_construction = {int(args.ef_construction)})")
+            conn.execute(sql.SQL("CREATE INDEX ON bench USING hnsw (v vector_cosine_ops) WITH (m = {}, "
+                                 "ef_construction = {})").format(sql.Literal(args.m), sql.Literal(args.ef_construction)))
             build_s = time.perf_counter() - t
             size = conn.execute("SELECT pg_size_pretty(pg_relation_size('bench_v_idx'))").fetchone()[0]
             conn.execute("ANALYZE bench")
@@ -102,17 +107,17 @@ def main():
             torch_ms = 1000 * (time.perf_counter() - t) / args.queries
             print(f"exact brute force per query: numpy {np_ms:.2f} ms, torch {torch_ms:.2f} ms")
 
-            cases = [("unfiltered", None, ""), ("10% filter", sel10, "WHERE sel10"), ("1% filter", sel1, "WHERE sel1")]
+            cases = [("unfiltered", None, sql.SQL("")), ("10% filter", sel10, sql.SQL("WHERE sel10")),
+                     ("1% filter", sel1, sql.SQL("WHERE sel1"))]
             conn.execute("SET hnsw.iterative_scan = relaxed_order")
             for name, mask, where in cases:
                 truth = exact_topk(xn, qn, k, mask)
                 for ef in (40, 100, 200):
-                    conn.execute(f"SET hnsw.ef_search = {ef}")
+                    conn.execute(sql.SQL("SET hnsw.ef_search = {}").format(sql.Literal(ef)))
                     lat, rec = [], []
                     for j in range(args.queries):
                         t = time.perf_counter()
-                        rows = conn.execute(f"SELECT id FROM bench {where} ORDER BY v <=> %s LIMIT {k}",
-                                            (q[j],)).fetchall()
+                        rows = conn.execute(knn_sql(where), (q[j], k)).fetchall()
                         lat.append(1000 * (time.perf_counter() - t))
                         got = {r[0] for r in rows}
                         rec.append(len(got & set(truth[j].tolist())) / k)
@@ -121,16 +126,14 @@ def main():
                           f"speed-up vs numpy x{np_ms / pct(lat, 50):.1f}")
                 # Exact search inside PostgreSQL (sequential scan) for reference.
                 conn.execute("SET enable_indexscan = off")
-                plan = conn.execute(f"EXPLAIN SELECT id FROM bench {where} ORDER BY v <=> %s LIMIT {k}",
-                                    (q[0],)).fetchall()
+                plan = conn.execute(sql.SQL("EXPLAIN ") + knn_sql(where), (q[0], k)).fetchall()
                 if "Index Scan" in " ".join(r[0] for r in plan):
                     raise RuntimeError("the exact-search reference still used the index")
                 t = time.perf_counter()
                 for j in range(min(20, args.queries)):
                     # prepare=False: psycopg's prepared statement from the loop above would keep its
                     # index plan whatever enable_indexscan says.
-                    conn.execute(f"SELECT id FROM bench {where} ORDER BY v <=> %s LIMIT {k}", (q[j],),
-                                 prepare=False).fetchall()
+                    conn.execute(knn_sql(where), (q[j], k), prepare=False).fetchall()
                 seq_ms = 1000 * (time.perf_counter() - t) / min(20, args.queries)
                 conn.execute("SET enable_indexscan = on")
                 print(f"{name:11s} exact in PostgreSQL (sequential scan): {seq_ms:.1f} ms")
