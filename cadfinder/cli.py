@@ -477,8 +477,6 @@ def cmd_settings_show(args) -> int:
 
 def cmd_settings_set(args) -> int:
     """Set one `section.key=value` setting and save."""
-    import dataclasses
-
     from cadfinder import settings
 
     s = _settings(args)
@@ -498,7 +496,6 @@ def cmd_settings_set(args) -> int:
     except ValueError as e:
         raise CadfinderError(str(e)) from None
     print(f"saved {path}")
-    del dataclasses
     return 0
 
 
