@@ -449,8 +449,8 @@ def cmd_demo(args) -> int:
         models.encoder(s)
         with library.writer(s, args.db) as conn:
             summary = ingest.ingest(conn, [out], models.weights_dir(s), progress=not args.json)
-        st["ingest"] = {k: v for k, v in summary.as_dict().items() if k not in ("errors", "warnings")}
-        st["rows"] = lifecycle.status(s, args.db)["rows"]
+        ingested = {k: v for k, v in summary.as_dict().items() if k not in ("errors", "warnings")}
+        st = lifecycle.status(s, args.db) | {"demo_catalog": st["demo_catalog"], "ingest": ingested}
     _print(st, args.json)
     if not args.json:
         example = sorted(out.glob("GER-*.stl"))[:1]

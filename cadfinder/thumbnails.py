@@ -24,12 +24,11 @@ def render_png(mesh: trimesh.Trimesh, size: int = 160) -> bytes:
         _plotter.set_background("white")
     pl = _plotter
     pl.clear()
+    pl.enable_lightkit()  # clear() also drops the lights; without them every face looks the same
     faces = np.hstack([np.full((len(mesh.faces), 1), 3), mesh.faces]).ravel()
     pl.add_mesh(pv.PolyData(np.asarray(mesh.vertices), faces), color="#8fa8c8", smooth_shading=False,
                 ambient=0.2, diffuse=0.75, specular=0.25)
     pl.view_isometric()
-    pl.camera.azimuth = 25
-    pl.camera.elevation = 10
     pl.reset_camera()
     img = pl.screenshot(return_img=True)
     from PIL import Image
