@@ -7,16 +7,10 @@ their real sizes agree within 5%.
 
 from __future__ import annotations
 
-import numpy as np
 import psycopg
-from scipy.spatial import cKDTree
 
+from cadfinder.geometry.compare import shape_distance
 from cadfinder.search import unpack_surface
-
-
-def shape_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Symmetric mean nearest-neighbour distance between two point sets (canonical frames)."""
-    return float(max(cKDTree(b).query(a)[0].mean(), cKDTree(a).query(b)[0].mean()))
 
 
 def find(conn: psycopg.Connection, threshold: float = 0.01, neighbours: int = 5,

@@ -18,12 +18,12 @@ from scipy.spatial import cKDTree
 
 from cadfinder import filters as filters_mod
 from cadfinder.errors import CadfinderError, InputError
+from cadfinder.geometry.compare import shape_distance
 from cadfinder.geometry.normalize import pca_frames, register
 from cadfinder.resources import resource_path
 
 SCALE_STEPS = (0.85, 1.0, 1.18)  # scale multipliers tried when the query's units are unknown
 COVERAGE_WEIGHT = 0.5  # weight of the missing-coverage term against the one-sided fit residual
-RESULT_FIELDS = ("part_number", "name", "family", "material", "mass_kg")
 # Residual (trimmed mean distance, unit-sphere units) at which the score is 0.5, and its spread;
 # `cadfinder eval retrieval --calibrate` refits these on held-out parts.
 DEFAULT_CALIBRATION = {"r_half": 0.02, "width": 0.006}
@@ -211,6 +211,7 @@ class Searcher:
             raise InputError(f"part {part_number!r} has no shape data yet (re-ingest it)")
         z = row[0].to_numpy()
         pts, _ = unpack_surface(row[1])
+        pts_tree = cKDTree(pts)
         timings = {"load": 1000 * (time.perf_counter() - t)}
         t = time.perf_counter()
         rows = self.knn(z, max(k, self.candidates), where or [], exclude=part_number, views=False)
@@ -220,9 +221,7 @@ class Searcher:
         for pn, name, family, material, mass, blob, _, _, dist in rows:
             tree, _, _ = self._tree(pn, blob)
             # Both are in their canonical frames already: compare directly, both ways.
-            d1 = tree.query(pts[::4])[0].mean()
-            d2 = cKDTree(pts).query(tree.data[::4])[0].mean()
-            r = float(max(d1, d2))
+            r = shape_distance(pts, tree.data, stride=4, a_tree=pts_tree, b_tree=tree)
             results.append(Result(pn, score_from_residual(r, self.cal), name, family, material, mass, r, float(dist)))
         results.sort(key=lambda x: x.residual)
         timings["rerank"] = 1000 * (time.perf_counter() - t)

@@ -112,7 +112,7 @@ def flange(rng):
     bore = g.p("bore_d", _r(rng, 0.2, 0.4, 0.01) * D, lo=10, hi=0.5 * D)
     t = g.p("thickness", _r(rng, 0.08, 0.14, 0.01) * D, lo=6, hi=40)
     hub = g.p("hub_d", bore + _r(rng, 0.12, 0.22, 0.01) * D, lo=bore + 5, hi=0.7 * D)
-    hh = g.p("hub_h", _r(rng, 0.6, 1.4, 0.1) * t, lo=0, hi=60)
+    g.p("hub_h", _r(rng, 0.6, 1.4, 0.1) * t, lo=0, hi=60)
     n = g.p("bolt_count", _pick(rng, [4, 6, 8, 12]), "count", 3, 16, True)
     bcd = g.p("bolt_circle_d", (hub + D) / 2 + _r(rng, -0.02, 0.02, 0.01) * D, lo=hub + 10, hi=D - 10)
     bd = g.p("bolt_hole_d", min(_pick(rng, [11, 14, 18, 22]), 0.55 * (D - hub) / 2), lo=5, hi=30)
@@ -141,7 +141,7 @@ def shaft(rng):
     z = "0"
     for i in range(steps):
         di = g.p(f"d{i + 1}", round(diam[order[i]], 1), lo=5, hi=80, desc=f"diameter of step {i + 1}")
-        li = g.p(f"l{i + 1}", _r(rng, 0.8, 3.0, 0.1) * di, lo=3, hi=250, desc=f"length of step {i + 1}")
+        g.p(f"l{i + 1}", _r(rng, 0.8, 3.0, 0.1) * di, lo=3, hi=250, desc=f"length of step {i + 1}")
         pts += [[f"d{i + 1} / 2", z], [f"d{i + 1} / 2", f"{z} + l{i + 1}"]]
         z = f"{z} + l{i + 1}"
     pts.append([0, z])
@@ -272,13 +272,13 @@ def pulley(rng):
     gd = g.p("groove_depth", round(gw * 0.8, 1), lo=3, hi=20)
     e = g.p("edge", round(gw * 0.35, 1), lo=2, hi=10)
     bore = g.p("bore_d", max(8.0, _r(rng, 0.12, 0.22, 0.01) * D), lo=5, hi=0.4 * D)
-    hub = g.p("hub_d", bore * 1.8 + 6, lo=bore + 4, hi=D - 2 * gd)
+    g.p("hub_d", bore * 1.8 + 6, lo=bore + 4, hi=D - 2 * gd)
     pts = [["bore_d / 2", 0], ["outer_d / 2", 0]]
     for i in range(grooves):
         z0 = f"edge + {i} * (groove_w + edge)"
         pts += [["outer_d / 2", z0], ["outer_d / 2 - groove_depth", f"{z0} + groove_w * 0.3"],
                 ["outer_d / 2 - groove_depth", f"{z0} + groove_w * 0.7"], ["outer_d / 2", f"{z0} + groove_w"]]
-    width = f"edge + grooves * (groove_w + edge)"
+    width = "edge + grooves * (groove_w + edge)"
     g.p("hub_ext", round(_r(rng, 0.0, 0.5, 0.05) * (grooves * (gw + e) + e), 1), lo=0, hi=60)
     pts += [["outer_d / 2", width], ["hub_d / 2", width], ["hub_d / 2", f"{width} + hub_ext"],
             ["bore_d / 2", f"{width} + hub_ext"]]

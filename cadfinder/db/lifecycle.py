@@ -12,6 +12,12 @@ from cadfinder.settings import Settings
 TABLES = ("cad_models", "assembly_hierarchy", "manufacturing_features", "scan_view_latents")
 
 
+def _roles_present(conn: psycopg.Connection) -> bool:
+    """Whether both cadfinder roles exist on the server."""
+    n = conn.execute("SELECT count(*) FROM pg_roles WHERE rolname = ANY(%s)", (list(ROLE_NAMES.values()),)).fetchone()[0]
+    return n == len(ROLE_NAMES)
+
+
 def _maintenance(settings: Settings, uri: str | None) -> Target:
     return target(settings, uri=uri, role="maintenance")
 
@@ -35,10 +41,7 @@ def migrate(settings: Settings, uri: str | None = None) -> dict:
     with connect(t, vector=False) as conn:
         try:
             applied = migrations.migrate(conn)
-            have_roles = conn.execute(
-                "SELECT count(*) FROM pg_roles WHERE rolname = ANY(%s)", (list(ROLE_NAMES.values()),)
-            ).fetchone()[0]
-            if have_roles == len(ROLE_NAMES):
+            if _roles_present(conn):
                 with conn.transaction():
                     roles.grant(conn)
             made = indexes.ensure(conn, settings.index)
@@ -58,12 +61,10 @@ def ensure_ready(settings: Settings, uri: str | None = None) -> None:
     with connect(t, vector=False) as conn:
         try:
             have = migrations.current_version(conn)
-            have_roles = conn.execute(
-                "SELECT count(*) FROM pg_roles WHERE rolname = ANY(%s)", (list(ROLE_NAMES.values()),)
-            ).fetchone()[0]
+            roles_ok = _roles_present(conn)
         except psycopg.Error as e:
             raise explain(e, t) from None
-    if have < migrations.available()[-1].version or have_roles < len(ROLE_NAMES):
+    if have < migrations.available()[-1].version or not roles_ok:
         init(settings, None)
 
 

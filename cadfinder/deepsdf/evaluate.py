@@ -7,7 +7,6 @@ import sys
 import time
 
 import numpy as np
-import torch
 from scipy.spatial import cKDTree
 
 from cadfinder.deepsdf import dataset, infer, meshing
