@@ -44,12 +44,13 @@ class IngestSummary:
     updated: int = 0
     skipped: int = 0
     failed: int = 0
+    cancelled: bool = False
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"added": self.added, "updated": self.updated, "skipped": self.skipped, "failed": self.failed,
-                "errors": self.errors, "warnings": self.warnings[:50]}
+                "cancelled": self.cancelled, "errors": self.errors, "warnings": self.warnings[:50]}
 
 
 def _hash(path: Path, sidecar: Path | None) -> str:
@@ -109,6 +110,21 @@ def discover(paths: list[str | Path]) -> tuple[list[PartFile], list[str]]:
 # ---- worker side ----------------------------------------------------------------------------
 
 _models = None
+_clip = {}
+
+
+def _worker_clip(clip_file: str | None, clip_arch: str | None):
+    """The CLIP model for view embeddings in this worker (None: ingest without them)."""
+    if not clip_file:
+        return None
+    if clip_file not in _clip:
+        import torch
+
+        from cadfinder.embeddings.model import load
+
+        torch.set_num_threads(1)
+        _clip[clip_file] = load(clip_file, "cpu", arch=clip_arch or None)
+    return _clip[clip_file]
 
 
 def _worker_models(weights_dir: str, refine_steps: int):
@@ -126,7 +142,8 @@ def _worker_models(weights_dir: str, refine_steps: int):
     return _models
 
 
-def process_part(pf: PartFile, weights_dir: str, refine_steps: int = 0, thumbnails: bool = True) -> dict:
+def process_part(pf: PartFile, weights_dir: str, refine_steps: int = 0, thumbnails: bool = True,
+                 clip: tuple[str, str] | None = None) -> dict:
     """Everything but the database write for one part; raises InputError for a bad file."""
     import trimesh
 
@@ -187,12 +204,19 @@ def process_part(pf: PartFile, weights_dir: str, refine_steps: int = 0, thumbnai
             warnings.append(f"{pf.path.name}: no thumbnail ({e})")
     com = mesh.center_mass if mesh.is_watertight else mesh.centroid
     family = meta.get("family") or (genome or {}).get("family")
+    name, description = str(meta.get("name") or pf.path.stem), str(meta.get("description") or "")
+    views = None
+    cm = _worker_clip(*clip) if clip else None
+    if cm is not None:
+        from cadfinder.embeddings.part_views import embed_part
+
+        views = embed_part(cm, canon, name, description)
     return {
         "part_number": pf.part_number,
         "revision": str(meta.get("revision") or "A"),
-        "name": str(meta.get("name") or pf.path.stem),
+        "name": name,
         "family": family,
-        "description": str(meta.get("description") or ""),
+        "description": description,
         "material": material,
         "mass_kg": mass,
         "volume_mm3": volume,
@@ -217,6 +241,7 @@ def process_part(pf: PartFile, weights_dir: str, refine_steps: int = 0, thumbnai
         "encoder_version": Path(weights_dir).name,
         "ingest_warnings": warnings,
         "view_latents": view_latents,
+        "views": views,
     }
 
 
@@ -229,9 +254,9 @@ def simulated_views(canon, n: int, seed: int = 0) -> list[np.ndarray]:
     return [simulate_scan(canon, settings, seed=seed * 1000 + i).points for i in range(n)]
 
 
-def _safe_process(pf, weights_dir, refine_steps, thumbnails):
+def _safe_process(pf, weights_dir, refine_steps, thumbnails, clip=None):
     try:
-        return pf, process_part(pf, weights_dir, refine_steps, thumbnails), None
+        return pf, process_part(pf, weights_dir, refine_steps, thumbnails, clip), None
     except InputError as e:
         return pf, None, str(e)
     except Exception as e:  # an unexpected failure in one file must not stop the batch
@@ -265,6 +290,14 @@ def _upsert(conn, row: dict) -> str:
         with conn.cursor() as cur:
             cur.executemany("INSERT INTO scan_view_latents (model_id, view, latent) VALUES (%s, %s, %s)",
                             [(model_id, i, v) for i, v in enumerate(row["view_latents"])])
+        if row.get("views") is not None:
+            from cadfinder.embeddings.part_views import store
+
+            store(conn, model_id, row["views"])
+        else:
+            conn.execute("DELETE FROM part_views WHERE model_id = %s", (model_id,))
+            conn.execute("UPDATE cad_models SET image_embedding = NULL, text_embedding = NULL, clip_version = NULL "
+                         "WHERE id = %s", (model_id,))
         conn.execute("DELETE FROM manufacturing_features WHERE model_id = %s", (model_id,))
         genome = json.loads(row["genome"]) if row["genome"] else None
         for f in (genome or {}).get("features", []):
@@ -275,8 +308,13 @@ def _upsert(conn, row: dict) -> str:
 
 
 def ingest(conn, paths: list[str | Path], weights_dir: str | Path, jobs: int | None = None,
-           refine_steps: int = 0, thumbnails: bool = True, progress: bool = True) -> IngestSummary:
-    """Ingest part files/folders into the library through an open (admin) connection."""
+           refine_steps: int = 0, thumbnails: bool = True, progress: bool = True,
+           clip: tuple[str, str] | None = None, on_progress=None, cancelled=None) -> IngestSummary:
+    """Ingest part files/folders into the library through an open (admin) connection.
+
+    `clip` = (weights file, architecture) adds view embeddings for image/text/sketch search.
+    `on_progress(done, total, part_number)` reports each finished part (the app's progress bar);
+    `cancelled()` returning True stops after the parts already running (re-run resumes)."""
     from tqdm import tqdm
 
     summary = IngestSummary()
@@ -306,16 +344,26 @@ def ingest(conn, paths: list[str | Path], weights_dir: str | Path, jobs: int | N
             outcome = _upsert(conn, row)
             setattr(summary, outcome, getattr(summary, outcome) + 1)
         bar.update()
+        if on_progress is not None:
+            on_progress(bar.n, len(todo), pf.part_number)
 
     jobs = jobs or os.cpu_count() or 1
     if jobs == 1 or len(todo) <= 2:
         for pf in todo:
-            record(*_safe_process(pf, wd, refine_steps, thumbnails))
+            if cancelled is not None and cancelled():
+                summary.cancelled = True
+                break
+            record(*_safe_process(pf, wd, refine_steps, thumbnails, clip))
     else:
         with ProcessPoolExecutor(jobs) as pool:
-            futures = [pool.submit(_safe_process, pf, wd, refine_steps, thumbnails) for pf in todo]
+            futures = [pool.submit(_safe_process, pf, wd, refine_steps, thumbnails, clip) for pf in todo]
             try:
                 for fut in as_completed(futures):
+                    if cancelled is not None and cancelled():
+                        summary.cancelled = True
+                        for f in futures:
+                            f.cancel()
+                        break
                     record(*fut.result())
             except KeyboardInterrupt:
                 for f in futures:

@@ -17,6 +17,7 @@ from cadfinder.settings import Settings
 
 DECODER_FILE = "deepsdf.safetensors"
 ENCODER_FILE = "encoder.safetensors"
+CLIP_FILE = "clip.safetensors"
 
 
 def device(settings: Settings) -> torch.device:
@@ -66,3 +67,31 @@ def decoder(settings: Settings):
 
 def encoder(settings: Settings):
     return _encoder(str(_require(weights_dir(settings) / ENCODER_FILE)), str(device(settings)))
+
+
+def clip_path(settings: Settings) -> Path:
+    """The CLIP weights file: the admin's (models.clip_weights) or the shipped domain model."""
+    custom = settings.models.clip_weights
+    return Path(custom).expanduser() if custom else resource_path("models", CLIP_FILE)
+
+
+@lru_cache(maxsize=2)
+def _clip(path: str, dev: str, arch: str):
+    from cadfinder.embeddings.model import load
+
+    return load(path, dev, arch=arch or None)
+
+
+def clip(settings: Settings):
+    """The loaded CLIP model (cadfinder.embeddings.model.ClipModel)."""
+    path = clip_path(settings)
+    if not path.exists():
+        raise CadfinderError(f"CLIP weights {path} are missing: train them (`cadfinder train clip`) "
+                             "or set models.clip_weights to a safetensors file")
+    return _clip(str(path), str(device(settings)), settings.models.clip_arch)
+
+
+def clip_spec(settings: Settings) -> tuple[str, str] | None:
+    """(weights file, architecture) for ingestion workers, or None when no CLIP weights exist."""
+    path = clip_path(settings)
+    return (str(path), settings.models.clip_arch) if path.exists() else None

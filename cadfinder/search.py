@@ -54,6 +54,7 @@ class Result:
     mass_kg: float | None
     residual: float | None = None
     latent_distance: float | None = None
+    fitted_query: np.ndarray | None = None  # query points in the part's canonical frame, as fitted
 
     def as_dict(self) -> dict:
         d = {k: getattr(self, k) for k in ("part_number", "score", "name", "family", "material", "mass_kg")}
@@ -67,70 +68,98 @@ class SearchResult:
     results: list[Result]
     timings_ms: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    parsed: dict | None = None  # text queries: the constraints read from the text
 
     def as_dict(self) -> dict:
         out = {"query": self.query, "results": [r.as_dict() for r in self.results],
                "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()}}
+        if self.parsed is not None:
+            out["parsed"] = self.parsed
         if self.warnings:
             out["warnings"] = self.warnings
         return out
 
 
-class Searcher:
-    """Holds the connection and models for many queries (one model load per process)."""
+def session_statements(ef_search: int) -> list:
+    """Per-connection settings for vector search."""
+    return [sql.SQL("SET hnsw.ef_search = {}").format(sql.Literal(int(ef_search))),
+            # Filtered queries keep scanning the index until k rows pass the filter (pgvector 0.8).
+            sql.SQL("SET hnsw.iterative_scan = relaxed_order")]
 
-    def __init__(self, conn: psycopg.Connection, encoder, ef_search: int = 100, candidates: int = 30):
+
+_KNN_COLS = sql.SQL("m.part_number, m.name, m.family, m.material, m.mass_kg, m.surface_sample, m.norm_scale, "
+                    "m.norm_offset")
+
+
+def knn_statements(z: np.ndarray, n: int, where: list, exclude: str | None = None,
+                   views: bool = True) -> list[tuple[sql.Composable, dict]]:
+    """SQL for the nearest parts to a latent: by their complete-shape latent (filtered in the
+    index scan) and, with `views`, by the latents of their simulated partial scans."""
+    cond, params = filters_mod.to_sql(where)
+    if exclude is not None:
+        cond = sql.SQL("{} AND part_number <> %(exclude)s").format(cond)
+        params["exclude"] = exclude
+    params |= {"z": np.asarray(z, np.float32), "n": n, "nv": n * 4}
+    out = [(sql.SQL("""
+        WITH nn AS MATERIALIZED (
+            SELECT id, sdf_latent <=> %(z)s AS dist FROM cad_models m
+             WHERE sdf_latent IS NOT NULL AND surface_sample IS NOT NULL AND {cond}
+             ORDER BY sdf_latent <=> %(z)s LIMIT %(n)s)
+        SELECT {cols}, nn.dist FROM nn JOIN cad_models m ON m.id = nn.id ORDER BY nn.dist""").format(
+        cond=cond, cols=_KNN_COLS), params)]
+    if views:
+        out.append((sql.SQL("""
+            WITH v AS MATERIALIZED (
+                SELECT model_id, latent <=> %(z)s AS dist FROM scan_view_latents
+                 ORDER BY latent <=> %(z)s LIMIT %(nv)s),
+            best AS (SELECT model_id, min(dist) AS dist FROM v GROUP BY model_id)
+            SELECT {cols}, best.dist FROM best JOIN cad_models m ON m.id = best.model_id
+             WHERE surface_sample IS NOT NULL AND {cond} ORDER BY best.dist LIMIT %(n)s""").format(
+            cond=cond, cols=_KNN_COLS), params))
+    return out
+
+
+def merge_knn(row_lists: list[list[tuple]], n: int) -> list[tuple]:
+    """One candidate list from the shape and the view lists. Their distances are not on one
+    scale, so the lists alternate (views first), dropping repeats."""
+    if len(row_lists) == 1:
+        return row_lists[0][:n]
+    rows, by_view = row_lists
+    merged, seen = [], set()
+    for pair in zip(by_view + [None] * len(rows), rows + [None] * len(by_view)):
+        for r in pair:
+            if r is not None and r[0] not in seen:
+                seen.add(r[0])
+                merged.append(r)
+    return merged[:n]
+
+
+class Searcher:
+    """Holds the connection and models for many queries (one model load per process).
+
+    `conn` may be None when the caller runs the SQL itself (the app's async path): then use
+    `encode`, `knn_statements`/`merge_knn` and `rerank` directly."""
+
+    def __init__(self, conn: psycopg.Connection | None, encoder, ef_search: int = 100, candidates: int = 30):
         self.conn = conn
         self.encoder = encoder
         self.ef_search = ef_search
         self.candidates = candidates
         self.cal = calibration()
         self._trees: dict[str, tuple] = {}
-        conn.execute(sql.SQL("SET hnsw.ef_search = {}").format(sql.Literal(int(ef_search))))
-        # Filtered queries keep scanning the index until k rows pass the filter (pgvector 0.8).
-        conn.execute("SET hnsw.iterative_scan = relaxed_order")
-        conn.commit()
+        if conn is not None:
+            for st in session_statements(ef_search):
+                conn.execute(st)
+            conn.commit()
 
     # -- database -----------------------------------------------------------------------------
 
     def knn(self, z: np.ndarray, n: int, where: list, exclude: str | None = None,
             views: bool = True) -> list[tuple]:
-        """Nearest parts to a latent: by their complete-shape latent (filtered in the index scan)
-        and, with `views`, by the latents of their simulated partial scans (filtered after)."""
-        cond, params = filters_mod.to_sql(where)
-        if exclude is not None:
-            cond = sql.SQL("{} AND part_number <> %(exclude)s").format(cond)
-            params["exclude"] = exclude
-        params |= {"z": np.asarray(z, np.float32), "n": n, "nv": n * 4}
-        cols = sql.SQL("m.part_number, m.name, m.family, m.material, m.mass_kg, m.surface_sample, m.norm_scale, "
-                       "m.norm_offset")
-        q = sql.SQL("""
-            WITH nn AS MATERIALIZED (
-                SELECT id, sdf_latent <=> %(z)s AS dist FROM cad_models m
-                 WHERE sdf_latent IS NOT NULL AND surface_sample IS NOT NULL AND {cond}
-                 ORDER BY sdf_latent <=> %(z)s LIMIT %(n)s)
-            SELECT {cols}, nn.dist FROM nn JOIN cad_models m ON m.id = nn.id ORDER BY nn.dist""").format(
-            cond=cond, cols=cols)
-        rows = self.conn.execute(q, params).fetchall()
-        if views:
-            qv = sql.SQL("""
-                WITH v AS MATERIALIZED (
-                    SELECT model_id, latent <=> %(z)s AS dist FROM scan_view_latents
-                     ORDER BY latent <=> %(z)s LIMIT %(nv)s),
-                best AS (SELECT model_id, min(dist) AS dist FROM v GROUP BY model_id)
-                SELECT {cols}, best.dist FROM best JOIN cad_models m ON m.id = best.model_id
-                 WHERE surface_sample IS NOT NULL AND {cond} ORDER BY best.dist LIMIT %(n)s""").format(cond=cond, cols=cols)
-            by_view = self.conn.execute(qv, params).fetchall()
-            # The two distances are not on one scale: alternate between the lists.
-            merged, seen = [], set()
-            for pair in zip(by_view + [None] * len(rows), rows + [None] * len(by_view)):
-                for r in pair:
-                    if r is not None and r[0] not in seen:
-                        seen.add(r[0])
-                        merged.append(r)
-            rows = merged[:n]
+        """Nearest parts to a latent (see knn_statements)."""
+        lists = [self.conn.execute(q, p).fetchall() for q, p in knn_statements(z, n, where, exclude, views)]
         self.conn.commit()
-        return rows
+        return merge_knn(lists, n)
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -143,6 +172,12 @@ class Searcher:
             self._trees[pn] = t
         return t
 
+    def encode(self, points: np.ndarray) -> np.ndarray:
+        """The encoder latent of a query point cloud."""
+        from cadfinder.deepsdf.encoder import encode
+
+        return encode(self.encoder, [points])[0].numpy()
+
     def search_points(self, points: np.ndarray, k: int = 10, where: list | None = None,
                       label: str = "", rerank: bool = True, timings: dict | None = None,
                       metric: bool = True) -> SearchResult:
@@ -151,15 +186,22 @@ class Searcher:
         With `metric`, each candidate is also fitted at its real size (the query's units are
         millimetres, as a scan's are), besides the scale estimated from the shapes; the better
         fit counts. Without it only the estimated scale is tried (a query of unknown units)."""
-        from cadfinder.deepsdf.encoder import encode
-
         timings = dict(timings or {})
         t = time.perf_counter()
-        z = encode(self.encoder, [points])[0].numpy()
+        z = self.encode(points)
         timings["encode"] = 1000 * (time.perf_counter() - t)
         t = time.perf_counter()
-        rows = self.knn(z, max(k, self.candidates) if rerank else k, where or [])
+        rows = self.knn(z, self.candidate_count(k, rerank), where or [])
         timings["database"] = 1000 * (time.perf_counter() - t)
+        return self.rerank(points, rows, k, label, rerank, timings, metric)
+
+    def candidate_count(self, k: int, rerank: bool = True) -> int:
+        return max(k, self.candidates) if rerank else k
+
+    def rerank(self, points: np.ndarray, rows: list[tuple], k: int, label: str = "", rerank: bool = True,
+               timings: dict | None = None, metric: bool = True) -> SearchResult:
+        """Geometric re-rank of k-NN candidates (rows from knn) against the query points."""
+        timings = dict(timings or {})
         t = time.perf_counter()
         results = []
         src = points
@@ -169,6 +211,7 @@ class Searcher:
         dense = points if len(points) <= 3000 else points[np.random.default_rng(1).choice(len(points), 3000, replace=False)]
         for pn, name, family, material, mass, blob, norm_scale, norm_offset, dist in rows:
             r = None
+            fitted = None
             if rerank and blob is not None:
                 tree, normals, frame = self._tree(pn, blob)
                 # Estimated scale: PCA radius ratio, and without real units a few steps around it
@@ -186,8 +229,9 @@ class Searcher:
                                          dst_frame=frame, scale=1.0 / norm_scale, extra_starts=[own]))
                 costs = [f.residual + size_penalty(f.scale * src_frame.scale / frame.scale) for f in fits]
                 best = fits[int(np.argmin(costs))]
-                r = min(costs) + COVERAGE_WEIGHT * coverage_residual(best.apply(dense), tree, normals)
-            results.append(Result(pn, 0.0, name, family, material, mass, r, float(dist)))
+                fitted = best.apply(dense)
+                r = min(costs) + COVERAGE_WEIGHT * coverage_residual(fitted, tree, normals)
+            results.append(Result(pn, 0.0, name, family, material, mass, r, float(dist), fitted))
         if rerank:
             results.sort(key=lambda x: (x.residual is None, x.residual if x.residual is not None else 0))
             for x in results:
@@ -202,21 +246,21 @@ class Searcher:
     def search_like(self, part_number: str, k: int = 10, where: list | None = None) -> SearchResult:
         """Parts most like a library part (its latent, re-ranked by its own surface sample)."""
         t = time.perf_counter()
-        row = self.conn.execute("SELECT sdf_latent, surface_sample FROM cad_models WHERE part_number = %s "
-                                "ORDER BY revision DESC LIMIT 1", (part_number,)).fetchone()
+        row = self.conn.execute(LIKE_SOURCE_SQL, (part_number,)).fetchone()
         self.conn.commit()
-        if row is None:
-            raise InputError(f"no part {part_number!r} in the library")
-        if row[0] is None or row[1] is None:
-            raise InputError(f"part {part_number!r} has no shape data yet (re-ingest it)")
-        z = row[0].to_numpy()
-        pts, _ = unpack_surface(row[1])
-        pts_tree = cKDTree(pts)
+        z, pts = like_source(part_number, row)
         timings = {"load": 1000 * (time.perf_counter() - t)}
         t = time.perf_counter()
         rows = self.knn(z, max(k, self.candidates), where or [], exclude=part_number, views=False)
         timings["database"] = 1000 * (time.perf_counter() - t)
+        return self.rerank_like(part_number, pts, rows, k, timings)
+
+    def rerank_like(self, part_number: str, pts: np.ndarray, rows: list[tuple], k: int,
+                    timings: dict | None = None) -> SearchResult:
+        """Re-rank k-NN candidates by their shape distance to a library part's surface sample."""
+        timings = dict(timings or {})
         t = time.perf_counter()
+        pts_tree = cKDTree(pts)
         results = []
         for pn, name, family, material, mass, blob, _, _, dist in rows:
             tree, _, _ = self._tree(pn, blob)
@@ -225,8 +269,21 @@ class Searcher:
             results.append(Result(pn, score_from_residual(r, self.cal), name, family, material, mass, r, float(dist)))
         results.sort(key=lambda x: x.residual)
         timings["rerank"] = 1000 * (time.perf_counter() - t)
-        timings["total"] = sum(timings.values())
+        timings["total"] = sum(v for key, v in timings.items() if key != "total")
         return SearchResult(part_number, results[:k], timings)
+
+
+LIKE_SOURCE_SQL = ("SELECT sdf_latent, surface_sample FROM cad_models WHERE part_number = %s "
+                   "ORDER BY revision DESC LIMIT 1")
+
+
+def like_source(part_number: str, row) -> tuple[np.ndarray, np.ndarray]:
+    """(latent, surface points) of the example part of a "more like this" query."""
+    if row is None:
+        raise InputError(f"no part {part_number!r} in the library")
+    if row[0] is None or row[1] is None:
+        raise InputError(f"part {part_number!r} has no shape data yet (re-ingest it)")
+    return row[0].to_numpy(), unpack_surface(row[1])[0]
 
 
 def coverage_residual(scan: np.ndarray, tree: cKDTree, normals: np.ndarray, trim: float = 0.8) -> float:

@@ -42,7 +42,8 @@ class IndexSettings:
 class ModelSettings:
     device: str = "auto"
     sdf_weights: str = ""  # empty: the weights shipped in resources/
-    clip_weights: str = ""
+    clip_weights: str = ""  # empty: the domain model shipped in resources/
+    clip_arch: str = ""  # for an admin's pretrained open_clip weights without our metadata, e.g. ViT-B-32
 
 
 @dataclass

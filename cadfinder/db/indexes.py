@@ -13,6 +13,7 @@ VECTOR_COLUMNS = (
     ("cad_models", "image_embedding"),
     ("cad_models", "text_embedding"),
     ("scan_view_latents", "latent"),
+    ("part_views", "embedding"),
 )
 
 

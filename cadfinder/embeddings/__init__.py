@@ -1,0 +1,1 @@
+"""CLIP-style image/text embeddings: models, captions, sketches, training, evaluation."""

@@ -1,0 +1,88 @@
+"""`cadfinder eval clip`: family precision@10 of text and sketch queries on the ingested library.
+
+Queries are built so the model never saw them: text from the held-out phrasings and family
+names (captions.EVAL_*), sketches from camera directions turned away from the training
+cameras and sketchified with seeds training never used. Each kind is measured twice: ranking
+the whole library, and ranking only the catalog's held-out parts (parts whose views the model
+never trained on).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cadfinder.embeddings.captions import caption
+from cadfinder.embeddings.sketch import sketchify
+from cadfinder.semantic_search import SemanticSearcher
+
+EVAL_SEED = 10_000
+EVAL_JITTER = 0.25  # radians: away from both the exact and the jittered training cameras
+DEEP_K = 300  # results fetched to rank the held-out parts alone
+
+
+def _precision(results, family: str, k: int, keep=None) -> float:
+    rs = [r for r in results if keep is None or r.part_number in keep][:k]
+    return float(np.mean([r.family == family for r in rs])) if rs else 0.0
+
+
+def evaluate(conn, clip, catalog: str | Path, queries: int = 96, k: int = 10, ef_search: int = 200,
+             progress: bool = True) -> dict:
+    from tqdm import tqdm
+
+    from cadfinder.deepsdf.dataset import canonical_mesh, catalog_parts
+    from cadfinder.views import render_views
+
+    catalog = Path(catalog)
+    parts = catalog_parts(catalog)
+    stored = {r[0] for r in conn.execute("SELECT part_number FROM cad_models WHERE clip_version = %s",
+                                         (clip.version,)).fetchall()}
+    conn.commit()
+    parts = [p for p in parts if p.part_number in stored]
+    if not parts:
+        raise ValueError("no catalog part is ingested with view embeddings of the current model "
+                         "(cadfinder ingest CATALOG / cadfinder embed)")
+    heldout = {p.part_number for p in parts if p.split == "heldout"}
+    rng = np.random.default_rng(EVAL_SEED)
+    pick = [parts[i] for i in rng.choice(len(parts), size=min(queries, len(parts)), replace=False)]
+    searcher = SemanticSearcher(conn, clip, ef_search=max(ef_search, DEEP_K))
+    out = {"library_parts": len(stored), "heldout_parts": len(heldout), "k": k}
+    for kind in ("text", "sketch"):
+        p_all, p_held, hit, lat, examples = [], [], [], [], []
+        for p in tqdm(pick, desc=f"eval {kind}", unit="query", disable=not progress, file=sys.stderr):
+            meta = json.loads((catalog / f"{p.part_number}.json").read_text())
+            if kind == "text":
+                q = caption(meta, rng, held_out=True)
+                t = time.perf_counter()
+                res = searcher.search_text(q, k=k)
+                lat.append(1000 * (time.perf_counter() - t))
+                deep = searcher.search_text(q, k=DEEP_K)
+            else:
+                mesh, _ = canonical_mesh(p.mesh_path)
+                v = int(rng.integers(6))
+                from cadfinder.views import VIEWS
+
+                img = render_views(mesh, views=[VIEWS[v]], angle_jitter=EVAL_JITTER, seed=int(rng.integers(1 << 30)))
+                q = sketchify(img[0, 1], rng)
+                t = time.perf_counter()
+                res = searcher.search_sketch(q, k=k)
+                lat.append(1000 * (time.perf_counter() - t))
+                deep = searcher.search_sketch(q, k=DEEP_K)
+            p_all.append(_precision(res.results, p.family, k))
+            p_held.append(_precision(deep.results, p.family, k, heldout))
+            hit.append(any(r.part_number == p.part_number for r in res.results[:k]))
+            if kind == "text" and len(examples) < 8:
+                examples.append({"query": q, "family": p.family, "precision": p_all[-1]})
+        out[kind] = {"family_precision_at_k": round(float(np.mean(p_all)), 3),
+                     "family_precision_at_k_heldout_parts": round(float(np.mean(p_held)), 3),
+                     "exact_part_recall_at_k": round(float(np.mean(hit)), 3),
+                     "latency_ms_p50": round(float(np.median(lat)), 1),
+                     "latency_ms_p95": round(float(np.percentile(lat, 95)), 1),
+                     "queries": len(pick)}
+        if examples:
+            out[kind]["examples"] = examples
+    return out

@@ -1,0 +1,229 @@
+"""Search by text and by hand sketch (CLIP embeddings), and hybrids with the geometric search.
+
+Text:   parse constraints (filters and boosts) -> text embedding -> candidates from three lists
+        (pooled view embedding k-NN, name/description embedding k-NN, full-text search), all
+        under the same filters -> score = W_IMAGE * cos(image) + W_TEXT * cos(text)
+        + W_FULLTEXT * rank + boosts.
+Sketch: image embedding of the canvas -> k-NN over the line-drawing views of every part ->
+        best view per part.
+Hybrid: sketch + text: W_HYBRID_SKETCH * sketch + (1 - W_HYBRID_SKETCH) * text score;
+        point cloud + text: W_HYBRID_GEOMETRY * calibrated geometric score + the rest * text score.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import psycopg
+from psycopg import sql
+
+from cadfinder import filters as filters_mod
+from cadfinder import text_query
+from cadfinder.errors import InputError
+from cadfinder.search import Result, SearchResult
+
+W_IMAGE, W_TEXT, W_FULLTEXT = 0.5, 0.3, 0.2
+BOOST_COUNT, BOOST_THREAD, BOOST_LENGTH = 0.08, 0.10, 0.04
+LENGTH_TOLERANCE = 0.10  # a stated dimension matches an extent within 10 %
+W_HYBRID_SKETCH = 0.5
+W_HYBRID_GEOMETRY = 0.6
+LINE_STYLE = 1
+
+_COLS = sql.SQL("m.id, m.part_number, m.name, m.family, m.material, m.mass_kg")
+
+
+COVERAGE_SQL = "SELECT count(*), count(*) FILTER (WHERE clip_version = %s) FROM cad_models"
+
+
+def coverage_warning(parts: int, embedded: int) -> list[str]:
+    if parts and embedded < parts:
+        return [f"{parts - embedded} of {parts} parts have no view embeddings from the current model: "
+                f"run `cadfinder embed`"]
+    return []
+
+
+def text_statement(q: np.ndarray, words: str, where: list, n: int) -> tuple[sql.Composable, dict]:
+    """SQL for text candidates: the union of the three lists, with each one's similarity."""
+    cond, params = filters_mod.to_sql(where)
+    params |= {"q": np.asarray(q, np.float32), "n": n, "words": words}
+    tsq = sql.SQL("replace(plainto_tsquery('english', %(words)s)::text, '&', '|')::tsquery")
+    return sql.SQL("""
+            WITH c AS (
+                (SELECT id FROM cad_models m WHERE image_embedding IS NOT NULL AND {cond}
+                  ORDER BY image_embedding <=> %(q)s LIMIT %(n)s)
+                UNION
+                (SELECT id FROM cad_models m WHERE text_embedding IS NOT NULL AND {cond}
+                  ORDER BY text_embedding <=> %(q)s LIMIT %(n)s)
+                UNION
+                (SELECT id FROM cad_models m WHERE search_text @@ {tsq} AND {cond}
+                  ORDER BY ts_rank_cd(search_text, {tsq}, 32) DESC LIMIT %(n)s))
+            SELECT {cols}, m.feature_counts, m.genome->'parameters', m.size_x_mm, m.size_y_mm, m.size_z_mm,
+                   1 - (m.image_embedding <=> %(q)s), 1 - (m.text_embedding <=> %(q)s),
+                   ts_rank_cd(m.search_text, {tsq}, 32)
+              FROM c JOIN cad_models m ON m.id = c.id""").format(cond=cond, tsq=tsq, cols=_COLS), params
+
+
+def sketch_statement(q: np.ndarray, where: list, n: int) -> tuple[sql.Composable, dict]:
+    """SQL for sketch candidates: best line-drawing view per part."""
+    cond, params = filters_mod.to_sql(where)
+    params |= {"q": np.asarray(q, np.float32), "n": n, "nv": n * 6, "style": LINE_STYLE}
+    return sql.SQL("""
+        WITH v AS MATERIALIZED (
+            SELECT model_id, 1 - (embedding <=> %(q)s) AS sim FROM part_views
+             WHERE style = %(style)s ORDER BY embedding <=> %(q)s LIMIT %(nv)s),
+        best AS (SELECT model_id, max(sim) AS sim FROM v GROUP BY model_id)
+        SELECT {cols}, best.sim FROM best JOIN cad_models m ON m.id = best.model_id
+         WHERE {cond} ORDER BY best.sim DESC LIMIT %(n)s""").format(cols=_COLS, cond=cond), params
+
+
+def check_sketch(grey: np.ndarray) -> None:
+    if grey.size == 0 or (grey < 245).sum() < 20:
+        raise InputError("the sketch is empty: draw the part's outline first")
+
+
+def check_text(text: str) -> None:
+    if not text or not text.strip():
+        raise InputError("empty text query")
+    if len(text) > 1000:
+        raise InputError("text query too long (over 1000 characters)")
+
+
+def boosts(parsed: text_query.ParsedText, counts: dict, params: dict | None, sizes) -> float:
+    """Score added for each boost constraint the part satisfies."""
+    b = 0.0
+    params = params or {}
+    extents = [x for x in sizes if x]
+    for c in parsed.constraints:
+        if c.use != "boost":
+            continue
+        if c.kind == "count":
+            have = (counts or {}).get(c.feature)
+            if have is None and isinstance(params.get(c.feature), dict):
+                have = params[c.feature].get("value")
+            if have is not None and float(have) == float(c.value):
+                b += BOOST_COUNT
+        elif c.kind == "thread":
+            p = params.get("thread_d")
+            if isinstance(p, dict) and p.get("value") is not None and abs(float(p["value"]) - c.value) < 1e-6:
+                b += BOOST_THREAD
+        elif c.kind == "length":
+            if any(abs(e - c.value) <= LENGTH_TOLERANCE * c.value for e in extents):
+                b += BOOST_LENGTH
+    return b
+
+def score_text_rows(rows: list[tuple], parsed: text_query.ParsedText) -> dict:
+    """id -> (row, text score) for rows of text_statement."""
+    scored = {}
+    for r in rows:
+        img, txt, fts = (x if x is not None else 0.0 for x in r[12:15])
+        scored[r[0]] = (r, W_IMAGE * img + W_TEXT * txt + W_FULLTEXT * fts + boosts(parsed, r[6], r[7], r[8:11]))
+    return scored
+
+
+def merge_sketch_text(sketch: dict, text: dict) -> dict:
+    """Sketch + text hybrid scores; a part missing from one list gets that list's lowest score."""
+    floor_s = min((s for _, s in sketch.values()), default=0.0)
+    floor_t = min((s for _, s in text.values()), default=0.0)
+    merged = {}
+    for pid in set(sketch) | set(text):
+        row = (sketch.get(pid) or text.get(pid))[0]
+        merged[pid] = (row, W_HYBRID_SKETCH * sketch.get(pid, (None, floor_s))[1]
+                       + (1 - W_HYBRID_SKETCH) * text.get(pid, (None, floor_t))[1])
+    return merged
+
+
+def combine_geometry_text(res: SearchResult, text_scored: dict) -> None:
+    """Point cloud + text hybrid: re-score a geometric search's results in place."""
+    by_pn = {r[1]: s for r, s in text_scored.values()}
+    floor = min(by_pn.values(), default=0.0)
+    for r in res.results:
+        r.score = W_HYBRID_GEOMETRY * r.score + (1 - W_HYBRID_GEOMETRY) * by_pn.get(r.part_number, floor)
+    res.results.sort(key=lambda x: -x.score)
+
+
+def ranked(scored: dict, k: int) -> list[Result]:
+    return sorted((_result(r, s) for r, s in scored.values()), key=lambda x: -x.score)[:k]
+
+
+class SemanticSearcher:
+    """Text and sketch queries over one connection with one loaded CLIP model."""
+
+    def __init__(self, conn: psycopg.Connection, clip, ef_search: int = 100):
+        from cadfinder.search import session_statements
+
+        self.conn = conn
+        self.clip = clip
+        for st in session_statements(ef_search):
+            conn.execute(st)
+        self.parts, self.embedded = conn.execute(COVERAGE_SQL, (clip.version,)).fetchone()
+        conn.commit()
+        self.warnings = coverage_warning(self.parts, self.embedded)
+
+    def _run(self, statement) -> list[tuple]:
+        rows = self.conn.execute(*statement).fetchall()
+        self.conn.commit()
+        return rows
+
+    # -- text ---------------------------------------------------------------------------------
+
+    def score_text(self, text: str, where: list, n: int) -> tuple[dict, text_query.ParsedText, dict]:
+        """Text scores for candidate parts: id -> (row, score); the parsed text; timings."""
+        timings = {}
+        t = time.perf_counter()
+        parsed = text_query.parse(text)
+        q = self.clip.embed_texts([parsed.text])[0]
+        timings["encode"] = 1000 * (time.perf_counter() - t)
+        t = time.perf_counter()
+        rows = self._run(text_statement(q, parsed.text, list(where) + parsed.filters(), n))
+        timings["database"] = 1000 * (time.perf_counter() - t)
+        return score_text_rows(rows, parsed), parsed, timings
+
+    def search_text(self, text: str, k: int = 10, where: list | None = None) -> SearchResult:
+        """Parts matching a designer's description."""
+        check_text(text)
+        t0 = time.perf_counter()
+        scored, parsed, timings = self.score_text(text, where or [], max(4 * k, 50))
+        timings["total"] = 1000 * (time.perf_counter() - t0)
+        return SearchResult(text, ranked(scored, k), timings, list(self.warnings), parsed=parsed.as_dict())
+
+    # -- sketch -------------------------------------------------------------------------------
+
+    def sketch_scores(self, grey: np.ndarray, where: list, n: int) -> tuple[dict, dict]:
+        """Sketch similarity (best line-drawing view) for candidate parts: id -> (row, score)."""
+        check_sketch(grey)
+        timings = {}
+        t = time.perf_counter()
+        q = self.clip.embed_images(grey[None])[0]
+        timings["encode"] = 1000 * (time.perf_counter() - t)
+        t = time.perf_counter()
+        rows = self._run(sketch_statement(q, where, n))
+        timings["database"] = 1000 * (time.perf_counter() - t)
+        return {r[0]: (r, float(r[-1])) for r in rows}, timings
+
+    def search_sketch(self, grey: np.ndarray, k: int = 10, where: list | None = None, label: str = "",
+                      text: str | None = None) -> SearchResult:
+        """Parts whose line drawings look like the sketch; with `text`, a sketch+text hybrid."""
+        t0 = time.perf_counter()
+        scored, timings = self.sketch_scores(grey, where or [], max(4 * k, 50))
+        parsed = None
+        if text:
+            tscored, p, tt = self.score_text(text, where or [], max(4 * k, 50))
+            parsed = p.as_dict()
+            timings = {"encode": timings["encode"] + tt["encode"], "database": timings["database"] + tt["database"]}
+            scored = merge_sketch_text(scored, tscored)
+        timings["total"] = 1000 * (time.perf_counter() - t0)
+        return SearchResult(label, ranked(scored, k), timings, list(self.warnings), parsed=parsed)
+
+    def combine_with_text(self, res: SearchResult, text: str, where: list | None = None) -> SearchResult:
+        """Re-score a geometric search's results with a text (point cloud + text hybrid)."""
+        t = time.perf_counter()
+        scored, parsed, _ = self.score_text(text, where or [], 200)
+        combine_geometry_text(res, scored)
+        res.parsed = parsed.as_dict()
+        res.timings_ms["text"] = 1000 * (time.perf_counter() - t)
+        return res
+
+
+def _result(row, score: float) -> Result:
+    return Result(row[1], float(score), row[2], row[3], row[4], row[5])

@@ -1,0 +1,90 @@
+"""Canonical views of a part for the image/sketch embeddings, rendered off-screen with VTK.
+
+Every part gets the same K camera directions in its canonical frame (bounding-box centre, unit
+sphere), each rendered twice: shaded (grey, lit) and as a line drawing (silhouette plus sharp
+edges, black on white, hidden lines removed), the way a designer sketches it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import trimesh
+
+# Camera directions (from the part towards the camera) and up vectors: the three drawing views a
+# designer draws (top, front, right) and three isometric ones.
+VIEWS = (
+    ((0.0, 0.0, 1.0), (0.0, 1.0, 0.0)),  # top
+    ((0.0, -1.0, 0.0), (0.0, 0.0, 1.0)),  # front
+    ((1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),  # right
+    ((1.0, -1.0, 1.0), (0.0, 0.0, 1.0)),  # isometric, front right
+    ((-1.0, -1.0, 1.0), (0.0, 0.0, 1.0)),  # isometric, front left
+    ((1.0, 1.0, 0.6), (0.0, 0.0, 1.0)),  # isometric, back right, lower
+)
+VIEW_NAMES = ("top", "front", "right", "iso_front_right", "iso_front_left", "iso_back_right")
+STYLES = ("shaded", "lines")
+RENDER_SIZE = 128
+FEATURE_ANGLE = 35.0  # degrees between faces that make a drawn (sharp) edge
+
+_plotter = None
+
+
+def _get_plotter(size: int):
+    global _plotter
+    import pyvista as pv
+    import vtk
+
+    if _plotter is None or _plotter.window_size != [size, size]:
+        vtk.vtkObject.GlobalWarningDisplayOff()
+        # Lines drawn on a surface must win the depth test against that surface.
+        vtk.vtkMapper.SetResolveCoincidentTopologyToPolygonOffset()
+        pv.OFF_SCREEN = True
+        _plotter = pv.Plotter(off_screen=True, window_size=(size, size))
+        _plotter.set_background("white")
+    return _plotter
+
+
+def render_views(mesh_canonical: trimesh.Trimesh, size: int = RENDER_SIZE,
+                 views=VIEWS, angle_jitter: float = 0.0, seed: int = 0) -> np.ndarray:
+    """(len(views), 2, size, size) uint8 grey images: [:, 0] shaded, [:, 1] line drawings.
+
+    The mesh must be in its canonical frame (within the unit sphere); the camera is orthographic
+    with a fixed extent, so the relative size of parts is kept. `angle_jitter` (radians) turns
+    each camera direction a little (for augmented training views)."""
+    import pyvista as pv
+
+    rng = np.random.default_rng(seed)
+    pl = _get_plotter(size)
+    faces = np.hstack([np.full((len(mesh_canonical.faces), 1), 3), mesh_canonical.faces]).ravel()
+    poly = pv.PolyData(np.asarray(mesh_canonical.vertices, dtype=np.float64), faces)
+    edges = poly.extract_feature_edges(feature_angle=FEATURE_ANGLE, boundary_edges=True, non_manifold_edges=False,
+                                       manifold_edges=False)
+    out = np.empty((len(views), 2, size, size), np.uint8)
+    for style in (0, 1):
+        pl.clear()
+        if style == 0:
+            pl.enable_lightkit()
+            pl.add_mesh(poly, color="#b0b0b0", smooth_shading=False, ambient=0.25, diffuse=0.75, specular=0.1)
+        else:
+            pl.add_mesh(poly, color="white", lighting=False)
+            if edges.n_points:
+                pl.add_mesh(edges, color="black", line_width=2, lighting=False)
+            pl.add_silhouette(poly, color="black", line_width=2)
+        for i, (direction, up) in enumerate(views):
+            d = np.asarray(direction, float)
+            if angle_jitter:
+                d = d / np.linalg.norm(d) + rng.normal(0, angle_jitter, 3)
+            d = d / np.linalg.norm(d)
+            pl.camera_position = [tuple(4 * d), (0.0, 0.0, 0.0), up]
+            pl.camera_set = True  # otherwise pyvista resets the camera on the first render
+            cam = pl.camera
+            cam.SetParallelProjection(True)
+            cam.SetParallelScale(1.0)
+            cam.SetClippingRange(0.5, 8.0)
+            pl.render()
+            img = pl.screenshot(return_img=True)
+            out[i, style] = img.mean(axis=2).astype(np.uint8)
+    return out
+
+
+def view_names() -> list[str]:
+    return [f"{v}/{s}" for v in VIEW_NAMES for s in STYLES]
