@@ -1,0 +1,181 @@
+"""The bridge end to end: Creo over the CREOSON protocol (against the test server), the open
+kernel, safety of genome strings, validation against the implicit shape, adaptation."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from cadfinder.bridge import creo_backend, safety
+from cadfinder.bridge.creoson import CreoError
+from cadfinder.errors import InputError
+from tests.conftest import run_cli
+from tests.creoson_server import CreosonTestServer, model_for
+
+
+@pytest.fixture
+def genome(small_catalog):
+    return json.loads((small_catalog / "FLG-00001.json").read_text())["genome"]
+
+
+@pytest.fixture
+def creo(genome):
+    with CreosonTestServer() as srv:
+        srv.state.add_model(model_for(genome, scale=0.9))
+        yield srv
+
+
+def test_cli_open_drives_the_full_creoson_sequence(ingested, creo, genome):
+    r = run_cli("open", "FLG-00001", "--backend", "creo", "--creoson-url", creo.url, "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    calls = creo.calls()
+    assert calls[:6] == ["connection.connect", "connection.is_creo_running", "file.open", "parameter.list",
+                         "dimension.list", "feature.list"]
+    assert calls[-3:] == ["file.regenerate", "file.display", "connection.disconnect"]
+    n = len(genome["creo"]["parameters"])
+    assert calls.count("parameter.set") == n and calls.count("dimension.set") == len(genome["creo"]["dimensions"])
+    m = creo.state.session["cf_flange.prt"]
+    for key, name in genome["creo"]["parameters"].items():
+        assert m.parameters[name]["value"] == pytest.approx(genome["parameters"][key]["value"])
+    assert m.regenerations == 1 and creo.state.active == "cf_flange.prt" and not out["saved"]
+    assert creo.state.disk["cf_flange.prt"].parameters["OUTER_D"]["value"] == pytest.approx(
+        0.9 * genome["parameters"]["outer_d"]["value"], abs=1e-3)  # nothing written to disk
+
+
+def test_adapted_genome_is_saved_under_its_new_number(creo, genome):
+    g = copy.deepcopy(genome)
+    g["parameters"]["outer_d"]["value"] = 190.0
+    g["features"][2]["suppressed"] = True
+    out = creo_backend.open_in_creo(g, creo.url, new_part_number="FLG-00001-A1")
+    assert out["saved"] and out["model"] == "FLG-00001-A1.prt"
+    saved = creo.state.disk["flg-00001-a1.prt"]
+    assert saved.parameters["OUTER_D"]["value"] == 190.0 and saved.features["HUB_CHAMFER"] == "SUPPRESSED"
+    assert creo.state.disk["cf_flange.prt"].parameters["OUTER_D"]["value"] != 190.0  # base model untouched
+
+
+def test_creo_not_running_is_started_with_the_configured_script(creo, genome):
+    creo.state.running = False
+    creo.state.start_dirs_ok.add("C:/ptc/creoson")
+    creo_backend.open_in_creo(genome, creo.url, start_command="C:/ptc/creoson/nitro_proe_remote.bat")
+    assert "connection.start_creo" in creo.calls()
+    creo.state.running = False
+    with pytest.raises(CreoError, match="only through nitro_proe_remote.bat"):
+        creo_backend.open_in_creo(genome, creo.url, start_command="C:/evil/format_c.bat")
+    with pytest.raises(CreoError, match="not running and no start command"):
+        creo_backend.open_in_creo(genome, creo.url)
+
+
+def test_missing_model_and_regeneration_failure_leave_nothing_changed(creo, genome):
+    g = copy.deepcopy(genome)
+    g["creo"]["model_file"] = "cf_missing.prt"
+    with pytest.raises(CreoError, match="file not found"):
+        creo_backend.open_in_creo(g, creo.url)
+    creo.state.fail_regen.add("cf_flange.prt")
+    with pytest.raises(CreoError, match="Regeneration failed.*restored"):
+        creo_backend.open_in_creo(genome, creo.url)
+    creo.state.fail_regen.clear()
+    m = creo.state.session["cf_flange.prt"]
+    assert m.parameters["OUTER_D"]["value"] == pytest.approx(0.9 * genome["parameters"]["outer_d"]["value"], abs=1e-3)
+    bad = copy.deepcopy(genome)
+    bad["parameters"]["thickness"]["value"] = -5.0  # regenerates into an invalid model
+    with pytest.raises(CreoError, match="must be positive.*restored"):
+        creo_backend.open_in_creo(bad, creo.url)
+    assert creo.state.session["cf_flange.prt"].dimensions["d2"] > 0
+
+
+def test_locked_file_timeout_and_no_connection(creo, genome):
+    creo.state.locked.add("flg-x.prt")
+    with pytest.raises(CreoError, match="not saved"):
+        creo_backend.open_in_creo(genome, creo.url, new_part_number="FLG-X")
+    assert "flg-x.prt" not in creo.state.disk
+    creo.state.delay[("file", "open")] = 3
+    with pytest.raises(CreoError, match="did not answer"):
+        creo_backend.open_in_creo(genome, creo.url, timeout_s=0.5)
+    with pytest.raises(CreoError, match="cannot reach CREOSON"):
+        creo_backend.open_in_creo(genome, "http://127.0.0.1:9/creoson", timeout_s=2)
+
+
+def test_crafted_genomes_never_reach_creo(creo, genome):
+    for path, value in ((("creo", "model_file"), "../../windows/evil.prt"),
+                        (("creo", "model_file"), "C:\\x\\y.prt"),
+                        (("creo", "parameters", "outer_d"), "OUTER_D; del *"),
+                        (("creo", "dimensions", "outer_d"), "d1 || calc"),
+                        (("creo", "features", "F1", "name"), "BODY\\n../x")):
+        g = copy.deepcopy(genome)
+        node = g
+        for k in path[:-1]:
+            node = node[k]
+        node[path[-1]] = value
+        with pytest.raises(InputError, match="unsafe"):
+            creo_backend.open_in_creo(g, creo.url)
+    g = copy.deepcopy(genome)
+    g["parameters"]["outer_d"]["value"] = float("nan")
+    with pytest.raises(InputError, match="finite"):
+        creo_backend.open_in_creo(g, creo.url)
+    with pytest.raises(InputError):
+        creo_backend.open_in_creo(genome, creo.url, new_part_number="../../etc/passwd")
+    assert creo.state.requests == []  # every check happens before the first request
+    with pytest.raises(InputError, match="outside"):
+        safety.inside("/tmp/out", "../escape.step")
+
+
+def test_server_validates_the_protocol(creo):
+    from cadfinder.bridge.creoson import CreosonClient
+
+    c = CreosonClient(creo.url)
+    with pytest.raises(CreoError, match="Invalid session"):
+        c.call("file", "open", {"file": "cf_flange.prt"})
+    c.connect()
+    with pytest.raises(CreoError, match="Unknown parameter"):
+        c.call("file", "open", {"file": "cf_flange.prt", "bogus": 1})
+    with pytest.raises(CreoError, match="Missing required parameter"):
+        c.call("dimension", "set", {"file": "cf_flange.prt"})
+    with pytest.raises(CreoError, match="Invalid command"):
+        c.call("file", "format_disk")
+
+
+def test_bridge_test_command(creo):
+    r = run_cli("bridge", "test", "--backend", "creo", "--creoson-url", creo.url)
+    assert r.returncode == 0 and "connected; Creo is running" in r.stdout
+    r = run_cli("bridge", "test", "--backend", "creo", "--creoson-url", "http://127.0.0.1:9/creoson")
+    assert r.returncode != 0 and "cannot reach CREOSON" in r.stderr
+    r = run_cli("bridge", "test", "--backend", "cadquery")
+    assert r.returncode == 0 and "CadQuery" in r.stdout
+
+
+def test_cadquery_backend_step_round_trip_and_validation(ingested, tmp_path):
+    from cadfinder.geometry.readers import read_mesh
+
+    r = run_cli("open", "BSH-00003", "--backend", "cadquery", "--out", tmp_path, "--json", timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    back = read_mesh(out["step"]).mesh
+    assert back.volume == pytest.approx(out["volume_mm3"], rel=1e-3)
+    v = out["validation"]["vs_implicit"]
+    assert 0 < v["chamfer_mm"] < 5 and v["max_deviation_mm"] >= v["chamfer_mm"]
+
+
+def test_adapt_fits_perturbed_parameters(ingested, small_catalog, tmp_path):
+    from cadfinder.bridge.adapt import _sample, free_parameters
+
+    g = json.loads((small_catalog / "BSH-00003.json").read_text())["genome"]
+    target = copy.deepcopy(g)
+    rng = np.random.default_rng(4)
+    for k in free_parameters(g):
+        p = target["parameters"][k]
+        p["value"] = float(np.clip(p["value"] * rng.uniform(0.85, 1.15), p["min"], p["max"]))
+    pts, _ = _sample(target, 20000, seed=5)
+    np.savetxt(tmp_path / "query.xyz", pts, fmt="%.4f")
+    r = run_cli("adapt", "BSH-00003", "--to", tmp_path / "query.xyz", "--out", tmp_path, "--evaluations", "80",
+                "--json", timeout=600)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["part_number"] == "BSH-00003-ADAPT" and out["plane_chamfer_after_mm"] < out["plane_chamfer_before_mm"] / 5
+    assert out["chamfer_after_mm"] < out["chamfer_before_mm"] / 2.5
+    new = json.loads((tmp_path / "BSH-00003-ADAPT.json").read_text())
+    assert new["adapted_from"] == "BSH-00003" and (tmp_path / "BSH-00003-ADAPT.step").exists()
+    for k in ("outer_d", "length"):  # the fitted values approach the hidden true ones
+        assert abs(new["parameters"][k]["value"] - target["parameters"][k]["value"]) < \
+               abs(g["parameters"][k]["value"] - target["parameters"][k]["value"]) / 2 + 0.3
