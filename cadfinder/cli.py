@@ -373,27 +373,53 @@ def cmd_search(args) -> int:
     where = search.parse_filters(args.where)
     t = time.perf_counter()
     queries = ([("pointcloud", q) for q in args.pointcloud or []] + [("mesh", q) for q in args.mesh or []]
-               + [("like", q) for q in args.like or []])
+               + [("like", q) for q in args.like or []] + [("text", q) for q in args.text or []]
+               + [("sketch", q) for q in args.sketch or []])
     if not queries:
-        raise CadfinderError("give at least one query: --pointcloud FILE, --mesh FILE or --like PART_NUMBER")
-    encoder = models.encoder(s) if any(kind != "like" for kind, _ in queries) else None
+        raise CadfinderError("give at least one query: --pointcloud FILE, --mesh FILE, --like PART_NUMBER, "
+                             "--text TEXT or --sketch IMAGE")
+    geometric = any(kind in ("pointcloud", "mesh") for kind, _ in queries)
+    semantic = args.and_text or any(kind in ("text", "sketch") for kind, _ in queries)
+    encoder = models.encoder(s) if geometric else None
+    clip = models.clip(s) if semantic else None
     import cadfinder.geometry.readers  # noqa: F401  (its imports count as model load, not as query time)
 
     load_ms = 1000 * (time.perf_counter() - t)
     failed = 0
     with library.connect(s, args.db) as conn:
         searcher = search.Searcher(conn, encoder, ef_search=s.index.hnsw_ef_search, candidates=args.candidates)
+        sem = None
+        if clip is not None:
+            from cadfinder.semantic_search import SemanticSearcher
+
+            sem = SemanticSearcher(conn, clip, ef_search=s.index.hnsw_ef_search)
         for kind, q in queries:
             try:
                 if kind == "like":
                     res = searcher.search_like(q, k=args.k, where=where)
+                elif kind == "text":
+                    res = sem.search_text(q, k=args.k, where=where)
+                elif kind == "sketch":
+                    from cadfinder.embeddings.model import image_to_grey
+
+                    t = time.perf_counter()
+                    grey = image_to_grey(q)
+                    load = 1000 * (time.perf_counter() - t)
+                    res = sem.search_sketch(grey, k=args.k, where=where, label=q, text=args.and_text)
+                    res.timings_ms = {"load": load, **res.timings_ms}
                 else:
                     t = time.perf_counter()
                     pts, warnings = search.load_query_points(q, units=args.units)
                     timings = {"load": 1000 * (time.perf_counter() - t)}
-                    res = searcher.search_points(pts, k=args.k, where=where, label=q, rerank=not args.no_rerank,
-                                                 timings=timings, metric=not args.any_scale)
+                    res = searcher.search_points(pts, k=max(args.k, 30) if args.and_text else args.k, where=where,
+                                                 label=q, rerank=not args.no_rerank, timings=timings,
+                                                 metric=not args.any_scale)
                     res.warnings = warnings
+                    if args.and_text:
+                        res = sem.combine_with_text(res, args.and_text, where)
+                        res.results = res.results[:args.k]
+                if kind != "text" and args.and_text and kind == "like":
+                    res.warnings.append("--and-text applies to sketch, point-cloud and mesh queries only")
             except InputError as e:
                 failed += 1
                 if args.json:
@@ -405,6 +431,45 @@ def cmd_search(args) -> int:
             load_ms = 0.0
             _print_result(res, args.json)
     return 0 if failed == 0 else 1
+
+
+def cmd_embed(args) -> int:
+    from cadfinder import library, models
+    from cadfinder.embeddings.part_views import backfill
+
+    s = _settings(args)
+    clip = models.clip(s)
+    with library.writer(s, args.db) as conn:
+        out = backfill(conn, clip, everything=args.all, progress=not args.quiet)
+    _print(out, args.json)
+    return 0 if out["failed"] == 0 else 3
+
+
+def cmd_train_clip(args) -> int:
+    from pathlib import Path
+
+    from cadfinder.deepsdf.train import pick_device
+    from cadfinder.embeddings.train import train
+
+    cat = _catalog_arg(args)
+    out = Path(args.out) if args.out else _models_dir().parent / "clip"
+    path = train(cat, out, steps=args.steps, batch=args.batch, init=args.init, arch=args.arch,
+                 resume=args.resume, device=str(pick_device(args.device)), seed=args.seed, progress=not args.quiet)
+    print(f"saved {path}\nuse it: cadfinder settings set models.clip_weights={path} && cadfinder embed")
+    return 0
+
+
+def cmd_eval_clip(args) -> int:
+    from cadfinder import library, models
+    from cadfinder.embeddings.evaluate import evaluate
+
+    s = _settings(args)
+    clip = models.clip(s)
+    with library.connect(s, args.db) as conn:
+        out = evaluate(conn, clip, _catalog_arg(args), queries=args.queries, k=args.k,
+                       ef_search=s.index.hnsw_ef_search, progress=not args.json)
+    _print(out, args.json)
+    return 0
 
 
 def cmd_duplicates(args) -> int:
@@ -423,40 +488,135 @@ def cmd_duplicates(args) -> int:
     return 0
 
 
+# ---- bridge ---------------------------------------------------------------------------------
+
+
+def _library_part(s, uri, part_number: str) -> dict:
+    from cadfinder import library
+
+    with library.connect(s, uri) as conn:
+        row = conn.execute("SELECT genome, sdf_latent, norm_offset, norm_scale FROM cad_models WHERE part_number = %s "
+                           "ORDER BY revision DESC LIMIT 1", (part_number,)).fetchone()
+    if row is None:
+        raise CadfinderError(f"no part {part_number!r} in the library")
+    if not row[0]:
+        raise CadfinderError(f"part {part_number!r} has no genome (it was ingested from a mesh): nothing to open")
+    genome = dict(row[0])
+    genome.setdefault("part_number", part_number)
+    return {"genome": genome, "latent": row[1].to_numpy() if row[1] is not None else None,
+            "offset": row[2], "scale": row[3]}
+
+
+def _implicit_mesh(s, part: dict):
+    """The part's implicit shape (decoded latent) in millimetres, or None."""
+    import numpy as np
+    import torch
+
+    from cadfinder import models
+    from cadfinder.deepsdf import meshing
+
+    if part["latent"] is None:
+        return None
+    decoder = models.decoder(s)[0]
+    mesh = meshing.latent_to_mesh(decoder, torch.from_numpy(part["latent"].astype(np.float32)), res=129)
+    mesh.vertices = np.asarray(mesh.vertices) * part["scale"] + np.asarray(part["offset"], float)
+    return mesh
+
+
+def _bridge_settings(s, args):
+    if getattr(args, "creoson_url", None):
+        s.bridge.creoson_url = args.creoson_url
+    return s
+
+
+def cmd_open(args) -> int:
+    import trimesh
+
+    from cadfinder import bridge
+    from cadfinder.bridge.validation import validate
+
+    s = _bridge_settings(_settings(args), args)
+    part = _library_part(s, args.db, args.part)
+    backend = args.backend or s.bridge.backend
+    out = bridge.open_genome(part["genome"], backend, s, out_dir=args.out or ".", name=args.part)
+    if backend == "cadquery" and not args.no_validate:
+        out["validation"] = validate(trimesh.load(out["stl"]), _implicit_mesh(s, part))
+    _print(out, args.json)
+    return 0
+
+
+def cmd_adapt(args) -> int:
+    import json as json_mod
+    from pathlib import Path
+
+    from cadfinder import bridge, search
+    from cadfinder.bridge import safety
+    from cadfinder.bridge.adapt import adapt
+
+    s = _bridge_settings(_settings(args), args)
+    part = _library_part(s, args.db, args.part)
+    pts, warnings = search.load_query_points(args.to, units=args.units)
+    new_pn = safety.part_number(args.part_number or f"{args.part}-ADAPT")
+
+    def report(n, best):
+        if not args.json and n % 10 == 0:
+            print(f"  evaluation {n}: fit {best:.3f} mm", file=sys.stderr)
+
+    a = adapt(part["genome"], pts, max_evaluations=args.evaluations, progress=report)
+    genome = dict(a.genome)
+    genome["part_number"] = new_pn
+    genome["name"] = f"{genome.get('name', args.part)} (adapted from {args.part})"
+    genome["adapted_from"] = args.part
+    out_dir = Path(args.out or ".")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    gpath = safety.inside(out_dir, f"{new_pn}.json")
+    gpath.write_text(json_mod.dumps(genome, indent=1))
+    result = {"part_number": new_pn, "adapted_from": args.part, "genome": str(gpath), **a.as_dict(),
+              "warnings": warnings}
+    result["opened"] = bridge.open_genome(genome, args.backend or "cadquery", s, out_dir=str(out_dir), name=new_pn,
+                                          new_part_number=new_pn)
+    _print(result, args.json)
+    return 0
+
+
+def cmd_bridge_test(args) -> int:
+    from cadfinder import bridge
+
+    s = _bridge_settings(_settings(args), args)
+    if args.backend:
+        s.bridge.backend = args.backend
+    print(bridge.check(s))
+    return 0
+
+
 # ---- demo -----------------------------------------------------------------------------------
 
 
 def demo_catalog_dir():
-    from cadfinder import settings
+    from cadfinder import demo
 
-    return settings.data_dir() / "demo_catalog"
+    return demo.catalog_dir()
 
 
 def cmd_demo(args) -> int:
     """Prepare the demo library: database, demo catalog of parts; then report what is there."""
-    from cadfinder.catalog import build
-    from cadfinder.db import lifecycle
+    from cadfinder import demo
 
     s = _settings(args)
-    st = lifecycle.status(s, args.db)
-    out = demo_catalog_dir()
-    print(f"demo catalog: {out} ({args.count} parts, built once, resumable)", file=sys.stderr)
-    m = build.build(out, count=args.count, seed=0, progress=not args.json)
-    st["demo_catalog"] = {"path": str(out), "parts": len(m["parts"]), "complete": m["complete"]}
-    if not args.no_ingest:
-        from cadfinder import ingest, library, models
-
-        models.encoder(s)
-        with library.writer(s, args.db) as conn:
-            summary = ingest.ingest(conn, [out], models.weights_dir(s), progress=not args.json)
-        ingested = {k: v for k, v in summary.as_dict().items() if k not in ("errors", "warnings")}
-        st = lifecycle.status(s, args.db) | {"demo_catalog": st["demo_catalog"], "ingest": ingested}
+    st = demo.prepare(s, args.db, count=args.count, ingest_parts=not args.no_ingest, progress=not args.json)
     _print(st, args.json)
     if not args.json:
-        example = sorted(out.glob("GER-*.stl"))[:1]
-        if example:
-            print(f"\ntry:  cadfinder search --mesh {example[0]} --k 5", file=sys.stderr)
+        print("\ntry:  cadfinder search --text \"flange with 8 bolt holes\" --k 5   or   cadfinder gui",
+              file=sys.stderr)
     return 0
+
+
+def cmd_gui(args) -> int:
+    from cadfinder.gui import app
+
+    s = _settings(args)
+    return app.run(s, args.db, screenshot_path=args.screenshot, text=args.query_text,
+                   pointcloud=args.query_pointcloud, sketch=args.query_sketch)
 
 
 # ---- settings -------------------------------------------------------------------------------
@@ -579,6 +739,20 @@ def build_parser() -> argparse.ArgumentParser:
     te.add_argument("--quiet", action="store_true")
     te.set_defaults(func=cmd_train_encoder)
 
+    tc = trs.add_parser("clip", parents=[common], help="the CLIP-style text/image/sketch model")
+    tc.add_argument("--catalog", help="catalog folder (default: the demo catalog)")
+    tc.add_argument("--out", help="output folder (default: DATA/models/clip)")
+    tc.add_argument("--steps", type=int, default=900)
+    tc.add_argument("--batch", type=int, default=96)
+    tc.add_argument("--init", help="fine-tune from these pretrained open_clip weights (safetensors)")
+    tc.add_argument("--arch", default="cadfinder-domain",
+                    help="architecture: cadfinder-domain, or the open_clip name of --init's weights (e.g. ViT-B-32)")
+    tc.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    tc.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    tc.add_argument("--seed", type=int, default=0)
+    tc.add_argument("--quiet", action="store_true")
+    tc.set_defaults(func=cmd_train_clip)
+
     ev = sub.add_parser("eval", help="measure model and retrieval quality")
     evs = ev.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
     er = evs.add_parser("recon", parents=[common], help="reconstruction quality, held-out vs training parts")
@@ -597,6 +771,13 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "partial_scan_random_pose"])
     ert.add_argument("--calibrate", action="store_true", help="refit the score calibration and save it")
     ert.set_defaults(func=cmd_eval_retrieval)
+
+    ec = evs.add_parser("clip", parents=[common],
+                        help="text and sketch family precision on the ingested demo library, unseen phrasings")
+    ec.add_argument("--catalog", help="catalog folder (default: the demo catalog)")
+    ec.add_argument("--queries", type=int, default=96, help="queries per kind")
+    ec.add_argument("--k", type=int, default=10)
+    ec.set_defaults(func=cmd_eval_clip)
 
     me = sub.add_parser("mesh", parents=[common], help="decode a latent (or a part's) into a mesh")
     src = me.add_mutually_exclusive_group(required=True)
@@ -620,6 +801,10 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--pointcloud", nargs="+", metavar="FILE", help="scans / point clouds (several allowed)")
     se.add_argument("--mesh", nargs="+", metavar="FILE", help="mesh or CAD files (several allowed)")
     se.add_argument("--like", nargs="+", metavar="PART_NUMBER", help="parts like these library parts")
+    se.add_argument("--text", nargs="+", metavar="TEXT", help='descriptions, e.g. "flange with six bolt holes"')
+    se.add_argument("--sketch", nargs="+", metavar="IMAGE", help="hand sketches (PNG/JPEG, dark lines on light)")
+    se.add_argument("--and-text", metavar="TEXT",
+                    help="combine this text with each sketch / point-cloud / mesh query (hybrid search)")
     se.add_argument("--k", type=int, default=10)
     se.add_argument("--where", action="append", metavar="EXPR",
                     help="filter, e.g. material=aluminium, family=flange, mass_kg<2.5, feature=hole (repeatable)")
@@ -630,6 +815,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the query's size means nothing (unknown units): match shape at any scale")
     se.set_defaults(func=cmd_search)
 
+    em = sub.add_parser("embed", parents=[common], help="compute view/text embeddings missing for the current CLIP model")
+    em.add_argument("--all", action="store_true", help="re-embed every part, not only missing or outdated ones")
+    em.add_argument("--quiet", action="store_true")
+    em.set_defaults(func=cmd_embed)
+
     du = sub.add_parser("duplicates", parents=[common], help="report near-duplicate parts in the library")
     du.add_argument("--threshold", type=float, default=0.01, help="shape distance (unit-sphere units)")
     du.add_argument("--neighbours", type=int, default=5, help="latent neighbours checked per part")
@@ -639,6 +829,39 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--count", type=int, default=1000, help="parts in the demo catalog")
     demo.add_argument("--no-ingest", action="store_true", help="build the catalog but do not ingest it")
     demo.set_defaults(func=cmd_demo)
+
+    op = sub.add_parser("open", parents=[common], help="open a library part's genome in Creo or the open kernel")
+    op.add_argument("part", metavar="PART_NUMBER")
+    op.add_argument("--backend", choices=["creo", "cadquery"], help="default: settings bridge.backend")
+    op.add_argument("--out", help="cadquery: folder for the STEP and STL (default: .)")
+    op.add_argument("--creoson-url", help="override bridge.creoson_url")
+    op.add_argument("--no-validate", action="store_true", help="skip the comparison with the implicit shape")
+    op.set_defaults(func=cmd_open)
+
+    ad = sub.add_parser("adapt", parents=[common], help="fit a part's parameters to a scan or mesh, as a new part")
+    ad.add_argument("part", metavar="PART_NUMBER")
+    ad.add_argument("--to", required=True, metavar="QUERY_FILE", help="point cloud or mesh to fit (mm)")
+    ad.add_argument("--out", help="folder for the new genome, STEP and STL (default: .)")
+    ad.add_argument("--part-number", help="the new part's number (default: PART_NUMBER-ADAPT)")
+    ad.add_argument("--evaluations", type=int, default=200, help="open-kernel evaluations allowed")
+    ad.add_argument("--units", help="units of the query file (default: mm)")
+    ad.add_argument("--backend", choices=["creo", "cadquery"], help="open the result with (default: cadquery)")
+    ad.add_argument("--creoson-url", help="override bridge.creoson_url")
+    ad.set_defaults(func=cmd_adapt)
+
+    br = sub.add_parser("bridge", help="the Creo / open-kernel bridge")
+    brs = br.add_subparsers(dest="sub", required=True)
+    bt = brs.add_parser("test", parents=[common], help="check the configured bridge (Creo over CREOSON)")
+    bt.add_argument("--backend", choices=["creo", "cadquery"])
+    bt.add_argument("--creoson-url", help="override bridge.creoson_url")
+    bt.set_defaults(func=cmd_bridge_test)
+
+    gui = sub.add_parser("gui", parents=[common], help="open the desktop app (the default with no command)")
+    gui.add_argument("--screenshot", metavar="PATH", help="run one query, save a window screenshot and exit")
+    gui.add_argument("--query-text", metavar="TEXT")
+    gui.add_argument("--query-pointcloud", metavar="FILE")
+    gui.add_argument("--query-sketch", metavar="IMAGE")
+    gui.set_defaults(func=cmd_gui)
 
     st = sub.add_parser("settings", help="show or change settings")
     sts = st.add_subparsers(dest="settings_command", metavar="ACTION", required=True)
@@ -651,7 +874,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(["gui"] if argv == [] or (argv is None and len(sys.argv) == 1) else argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

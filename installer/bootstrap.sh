@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up cadfinder on a fresh Debian/Python 3.11 machine and run it.
-#   bash installer/bootstrap.sh run  [ARGS]   install, then run the main job (cadfinder demo ARGS)
-#   bash installer/bootstrap.sh test [ARGS]   install, then run the whole test suite (pytest ARGS)
+#   bash installer/bootstrap.sh run  [ARGS]   install, prepare the demo library, open the app (cadfinder gui ARGS);
+#                                             with no display: a headless demo search and a screenshot under Xvfb
+#   bash installer/bootstrap.sh test [ARGS]   install, then run the whole test suite (pytest ARGS, under Xvfb)
 # Idempotent: the virtual environment is rebuilt only when pyproject.toml or this script change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,8 +37,19 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   echo "$want" > "$stamp"
 fi
 
+XVFB=(xvfb-run -a -s "-screen 0 1600x1000x24")
 case "$mode" in
-  run)  exec "$VENV/bin/cadfinder" demo "$@" ;;
-  test) exec "$VENV/bin/python" -m pytest "$@" ;;
+  run)
+    "$VENV/bin/cadfinder" demo
+    if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+      exec "$VENV/bin/cadfinder" gui "$@"
+    fi
+    echo "no display here: a headless search, then the app under Xvfb with a screenshot" >&2
+    "$VENV/bin/cadfinder" search --text "flange with 8 bolt holes" "spur gear with a bore" --k 5
+    shot="${CADFINDER_SCREENSHOT:-cadfinder-demo.png}"
+    exec "${XVFB[@]}" "$VENV/bin/cadfinder" gui --screenshot "$shot" --query-text "flange with 8 bolt holes" "$@" ;;
+  test)
+    if [ -n "${DISPLAY:-}" ]; then exec "$VENV/bin/python" -m pytest "$@"; fi
+    exec "${XVFB[@]}" "$VENV/bin/python" -m pytest "$@" ;;
   *)    echo "usage: bash installer/bootstrap.sh run|test [ARGS]" >&2; exit 2 ;;
 esac

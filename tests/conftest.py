@@ -89,3 +89,24 @@ def shipped_weights():
     if not (d / "deepsdf.safetensors").exists() or not (d / "encoder.safetensors").exists():
         pytest.fail("shipped weights missing in resources/models (run `cadfinder train decoder/encoder`)")
     return d
+
+
+@pytest.fixture(scope="session")
+def shipped_clip():
+    from cadfinder.resources import resource_path
+
+    path = resource_path("models", "clip.safetensors")
+    if not path.exists():
+        pytest.fail("shipped CLIP weights missing in resources/models (run `cadfinder train clip`)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ingested(library, small_catalog, shipped_weights, shipped_clip):
+    """The small catalog ingested into the session library, with view embeddings."""
+    from cadfinder import ingest
+    from cadfinder import library as library_mod
+
+    with library_mod.writer(library, None) as conn:
+        return ingest.ingest(conn, [small_catalog], shipped_weights, jobs=2, progress=False,
+                             clip=(str(shipped_clip), ""))

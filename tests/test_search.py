@@ -5,20 +5,11 @@ import json
 import shutil
 
 import numpy as np
-import pytest
 import trimesh
 
 from cadfinder import ingest, library
 from cadfinder.geometry.scan import ScanSettings, simulate_scan
 from tests.conftest import run_cli
-
-
-@pytest.fixture(scope="module")
-def ingested(library, small_catalog, shipped_weights, tmp_path_factory):
-    """The small catalog ingested into the session library, plus a folder with bad files."""
-    with library_conn(library) as conn:
-        summary = ingest.ingest(conn, [small_catalog], shipped_weights, jobs=2, progress=False)
-    return summary
 
 
 def library_conn(settings):

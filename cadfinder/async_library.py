@@ -1,0 +1,236 @@
+"""The library for an event loop (the app): async database calls, model work in threads.
+
+The same pipelines as the CLI (search.py, semantic_search.py): the SQL runs on a psycopg
+AsyncConnection, encoding and re-ranking run in worker threads, so the caller's loop (qasync
+in the app) never waits on either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import psycopg
+
+from cadfinder import models, search, semantic_search
+from cadfinder.db import connection, lifecycle
+from cadfinder.errors import CadfinderError, DatabaseError, InputError
+from cadfinder.settings import Settings
+
+
+@dataclass
+class PartDetails:
+    part_number: str
+    revision: str
+    name: str
+    family: str | None
+    material: str | None
+    mass_kg: float | None
+    description: str
+    size_mm: tuple
+    genome: dict | None
+    feature_counts: dict
+    latent: np.ndarray | None
+    norm_offset: np.ndarray
+    norm_scale: float
+    mesh_bytes: bytes | None
+    mesh_format: str | None
+    thumbnail_png: bytes | None
+    source_file: str | None
+
+    def mesh(self):
+        """The exact tessellated geometry (trimesh, millimetres), or None."""
+        import trimesh
+
+        if not self.mesh_bytes:
+            return None
+        return trimesh.load(io.BytesIO(self.mesh_bytes), file_type=self.mesh_format, process=False, force="mesh")
+
+    def to_mm(self, canonical: np.ndarray) -> np.ndarray:
+        return np.asarray(canonical) * self.norm_scale + self.norm_offset
+
+
+class AsyncLibrary:
+    """One async connection and the models, for many queries."""
+
+    def __init__(self, settings: Settings, uri: str | None = None):
+        self.settings = settings
+        self.uri = uri
+        self.conn: psycopg.AsyncConnection | None = None
+        self.target: connection.Target | None = None
+        self._searcher: search.Searcher | None = None
+        self._lock = asyncio.Lock()
+
+    # -- connection ---------------------------------------------------------------------------
+
+    async def open(self) -> str:
+        """Connect (starting the embedded server if it is the one configured); returns where."""
+        await self.close()
+        await asyncio.to_thread(lifecycle.ensure_ready, self.settings, self.uri)
+        self.target = await asyncio.to_thread(connection.target, self.settings, self.uri)
+        self.conn = await connection.connect_async(self.target, autocommit=True)
+        try:
+            for st in search.session_statements(self.settings.index.hnsw_ef_search):
+                await self.conn.execute(st)
+        except psycopg.Error as e:
+            raise connection.explain(e, self.target) from None
+        return self.target.describe()
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            try:
+                await self.conn.close()
+            except psycopg.Error:
+                pass
+            self.conn = None
+
+    def describe(self) -> str:
+        return self.target.describe() if self.target else "not connected"
+
+    async def _fetch(self, query, params=None) -> list[tuple]:
+        if self.conn is None or self.conn.closed:
+            await self.open()
+        try:
+            async with self._lock:
+                cur = await self.conn.execute(query, params)
+                return await cur.fetchall()
+        except psycopg.OperationalError as e:
+            err = connection.explain(e, self.target)
+            await self.close()  # the next call reconnects
+            raise err from None
+        except psycopg.Error as e:
+            raise connection.explain(e, self.target) from None
+
+    # -- library facts ------------------------------------------------------------------------
+
+    async def facets(self) -> dict:
+        """Families and materials present, for the filter panel."""
+        fam = await self._fetch("SELECT DISTINCT family FROM cad_models WHERE family IS NOT NULL ORDER BY 1")
+        mat = await self._fetch("SELECT DISTINCT material FROM cad_models WHERE material IS NOT NULL ORDER BY 1")
+        return {"families": [r[0] for r in fam], "materials": [r[0] for r in mat]}
+
+    async def stats(self) -> dict:
+        """Library statistics for the admin panel."""
+        rows = await self._fetch("SELECT family, count(*) FROM cad_models GROUP BY family ORDER BY 2 DESC")
+        (total, with_views, with_genome, size), = await self._fetch(
+            "SELECT count(*), count(clip_version), count(genome), pg_total_relation_size('cad_models') FROM cad_models")
+        idx = await self._fetch("""SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c
+                                   JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'hnsw' ORDER BY 1""")
+        return {"parts": total, "with_view_embeddings": with_views, "with_genome": with_genome,
+                "table_bytes": size, "families": {r[0] or "(none)": r[1] for r in rows},
+                "indexes": {r[0]: r[1] for r in idx}, "database": self.describe()}
+
+    async def part(self, part_number: str) -> PartDetails:
+        rows = await self._fetch(
+            "SELECT part_number, revision, name, family, material, mass_kg, description, size_x_mm, size_y_mm, "
+            "size_z_mm, genome, feature_counts, sdf_latent, norm_offset, norm_scale, mesh_data, mesh_format, "
+            "thumbnail_png, source_file FROM cad_models WHERE part_number = %s ORDER BY revision DESC LIMIT 1",
+            (part_number,))
+        if not rows:
+            raise InputError(f"no part {part_number!r} in the library")
+        r = rows[0]
+        return PartDetails(r[0], r[1], r[2], r[3], r[4], r[5], r[6], (r[7], r[8], r[9]), r[10], r[11] or {},
+                           r[12].to_numpy() if r[12] is not None else None, np.asarray(r[13] or [0, 0, 0], float),
+                           float(r[14] or 1.0), r[15], r[16], r[17], r[18])
+
+    async def thumbnails(self, part_numbers: list[str]) -> dict[str, bytes]:
+        rows = await self._fetch("SELECT part_number, thumbnail_png FROM cad_models WHERE part_number = ANY(%s) "
+                                 "AND thumbnail_png IS NOT NULL", (list(part_numbers),))
+        return {r[0]: r[1] for r in rows}
+
+    # -- models -------------------------------------------------------------------------------
+
+    async def _encoder_searcher(self) -> search.Searcher:
+        if self._searcher is None:
+            enc = await asyncio.to_thread(models.encoder, self.settings)
+            self._searcher = search.Searcher(None, enc, ef_search=self.settings.index.hnsw_ef_search)
+        return self._searcher
+
+    async def _clip(self):
+        return await asyncio.to_thread(models.clip, self.settings)
+
+    async def _coverage_warnings(self, clip) -> list[str]:
+        (parts, embedded), = await self._fetch(semantic_search.COVERAGE_SQL, (clip.version,))
+        return semantic_search.coverage_warning(parts, embedded)
+
+    # -- searches -----------------------------------------------------------------------------
+
+    async def _text_scores(self, text: str, where: list, n: int, clip) -> tuple[dict, object]:
+        from cadfinder import text_query
+
+        parsed = text_query.parse(text)
+        q = await asyncio.to_thread(lambda: clip.embed_texts([parsed.text])[0])
+        rows = await self._fetch(*semantic_search.text_statement(q, parsed.text, list(where) + parsed.filters(), n))
+        return semantic_search.score_text_rows(rows, parsed), parsed
+
+    async def search_text(self, text: str, k: int = 10, where: list | None = None) -> search.SearchResult:
+        semantic_search.check_text(text)
+        clip = await self._clip()
+        t = asyncio.get_running_loop().time()
+        scored, parsed = await self._text_scores(text, where or [], max(4 * k, 50), clip)
+        timings = {"total": 1000 * (asyncio.get_running_loop().time() - t)}
+        return search.SearchResult(text, semantic_search.ranked(scored, k), timings,
+                                   await self._coverage_warnings(clip), parsed=parsed.as_dict())
+
+    async def search_sketch(self, grey: np.ndarray, k: int = 10, where: list | None = None,
+                            text: str | None = None) -> search.SearchResult:
+        semantic_search.check_sketch(grey)
+        clip = await self._clip()
+        t = asyncio.get_running_loop().time()
+        q = await asyncio.to_thread(lambda: clip.embed_images(grey[None])[0])
+        n = max(4 * k, 50)
+        rows = await self._fetch(*semantic_search.sketch_statement(q, where or [], n))
+        scored = {r[0]: (r, float(r[-1])) for r in rows}
+        parsed = None
+        if text and text.strip():
+            tscored, p = await self._text_scores(text, where or [], n, clip)
+            scored, parsed = semantic_search.merge_sketch_text(scored, tscored), p.as_dict()
+        timings = {"total": 1000 * (asyncio.get_running_loop().time() - t)}
+        return search.SearchResult("sketch", semantic_search.ranked(scored, k), timings,
+                                   await self._coverage_warnings(clip), parsed=parsed)
+
+    async def search_points(self, points: np.ndarray, k: int = 10, where: list | None = None,
+                            text: str | None = None, label: str = "point cloud") -> search.SearchResult:
+        if points is None or len(points) < 10:
+            raise InputError("the point cloud has fewer than 10 points")
+        s = await self._encoder_searcher()
+        t = asyncio.get_running_loop().time()
+        z = await asyncio.to_thread(s.encode, points)
+        n = s.candidate_count(max(k, 30) if text else k)
+        lists = [await self._fetch(q, p) for q, p in search.knn_statements(z, n, where or [])]
+        rows = search.merge_knn(lists, n)
+        res = await asyncio.to_thread(s.rerank, points, rows, max(k, 30) if text else k, label)
+        if text and text.strip():
+            clip = await self._clip()
+            scored, parsed = await self._text_scores(text, where or [], 200, clip)
+            semantic_search.combine_geometry_text(res, scored)
+            res.parsed = parsed.as_dict()
+            res.results = res.results[:k]
+        res.timings_ms = {"total": 1000 * (asyncio.get_running_loop().time() - t)}
+        return res
+
+    async def search_like(self, part_number: str, k: int = 10, where: list | None = None) -> search.SearchResult:
+        s = await self._encoder_searcher()
+        t = asyncio.get_running_loop().time()
+        rows = await self._fetch(search.LIKE_SOURCE_SQL, (part_number,))
+        z, pts = search.like_source(part_number, rows[0] if rows else None)
+        n = max(k, s.candidates)
+        lists = [await self._fetch(q, p) for q, p in search.knn_statements(z, n, where or [], exclude=part_number,
+                                                                           views=False)]
+        res = await asyncio.to_thread(s.rerank_like, part_number, pts, search.merge_knn(lists, n), k)
+        res.timings_ms = {"total": 1000 * (asyncio.get_running_loop().time() - t)}
+        return res
+
+
+def readable(e: BaseException) -> str:
+    """A one-line message for any failure the app shows to a person."""
+    if isinstance(e, (CadfinderError, DatabaseError, InputError)):
+        return str(e)
+    if isinstance(e, psycopg.Error):
+        return str(connection.explain(e))
+    if isinstance(e, MemoryError):
+        return "out of memory: try a smaller file or fewer points"
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else 'unexpected error'}"

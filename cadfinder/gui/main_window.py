@@ -1,0 +1,625 @@
+"""The main window: query (sketch, text, dropped files), filters, results, 3D preview, genome, actions."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QLineEdit, QMainWindow, QPushButton, QSpinBox, QSplitter,
+                               QTabWidget, QToolButton, QVBoxLayout, QWidget)
+
+from cadfinder import filters as filters_mod
+from cadfinder import settings as settings_mod
+from cadfinder.async_library import AsyncLibrary, readable
+from cadfinder.gui.chips import ChipBar
+from cadfinder.gui.genome_panel import GenomePanel
+from cadfinder.gui.results import ResultsView
+from cadfinder.gui.sketch_canvas import SketchCanvas
+from cadfinder.gui.viewport import Viewport, deviation_mm
+
+FEATURES = ("", "hole", "teeth", "fillet", "chamfer", "pattern", "cut", "shell", "countersink")
+COARSE_RES, FINE_RES = 65, 129
+
+
+def is_dark() -> bool:
+    hints = QGuiApplication.styleHints()
+    return hasattr(hints, "colorScheme") and hints.colorScheme() == Qt.ColorScheme.Dark
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: settings_mod.Settings, uri: str | None = None):
+        super().__init__()
+        self.settings = settings
+        self.uri = uri
+        self.lib = AsyncLibrary(settings, uri)
+        self.tasks: dict[str, asyncio.Task] = {}
+        self.query_points: np.ndarray | None = None
+        self.query_file: str | None = None
+        self.last_result = None
+        self.current = None  # PartDetails of the selected result
+        self.removed_sources: set[str] = set()
+        self.setWindowTitle("cadfinder — shape search")
+        self.setAcceptDrops(True)
+        self._build()
+        self._actions()
+        self._restore_layout()
+
+    # -- construction -------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        split = QSplitter(Qt.Orientation.Horizontal, self)
+        split.setObjectName("main_split")
+        self.main_split = split
+
+        # query side
+        q = QWidget()
+        qv = QVBoxLayout(q)
+        self.text = QLineEdit()
+        self.text.setPlaceholderText('Describe the part: "flange with six bolt holes", "M8 hex bolt 40 mm"')
+        self.text.setClearButtonEnabled(True)
+        self.text.returnPressed.connect(self.search)
+        self.text.textChanged.connect(self._text_changed)
+        qv.addWidget(self.text)
+        self.chips = ChipBar()
+        self.chips.removed.connect(self._remove_constraint)
+        qv.addWidget(self.chips)
+        self.query_tabs = QTabWidget()
+        # sketch tab
+        sk = QWidget()
+        skv = QVBoxLayout(sk)
+        tools = QHBoxLayout()
+        self.pen_btn = QToolButton(text="Pen", checkable=True, checked=True)
+        self.eraser_btn = QToolButton(text="Eraser", checkable=True)
+        self.pen_btn.clicked.connect(lambda: self._set_eraser(False))
+        self.eraser_btn.clicked.connect(lambda: self._set_eraser(True))
+        self.canvas = SketchCanvas()
+        tools.addWidget(self.pen_btn)
+        tools.addWidget(self.eraser_btn)
+        for label, fn, tip in (("Undo", self.canvas.undo, "Ctrl+Z"), ("Redo", self.canvas.redo, "Ctrl+Y"),
+                               ("Clear", self.canvas.clear, "Ctrl+Backspace"), ("Load…", self.load_sketch_image, "")):
+            b = QToolButton(text=label)
+            b.setToolTip(tip)
+            b.clicked.connect(fn)
+            tools.addWidget(b)
+        tools.addStretch(1)
+        skv.addLayout(tools)
+        skv.addWidget(self.canvas, 1)
+        self.query_tabs.addTab(sk, "Sketch")
+        # 3D file tab
+        fw = QWidget()
+        fv = QVBoxLayout(fw)
+        self.file_label = QLabel("Drop a point cloud (XYZ, PLY, LAS…) or a part file (STL, OBJ, STEP…) anywhere "
+                                 "on the window, or open one.")
+        self.file_label.setWordWrap(True)
+        open_btn = QPushButton("Open file…")
+        open_btn.clicked.connect(self.open_query_file)
+        fv.addWidget(self.file_label)
+        fv.addWidget(open_btn)
+        fv.addStretch(1)
+        self.query_tabs.addTab(fw, "Point cloud / part")
+        qv.addWidget(self.query_tabs, 1)
+
+        # filters
+        box = QGroupBox("Filters")
+        fl = QFormLayout(box)
+        self.f_material = QComboBox()
+        self.f_family = QComboBox()
+        for c in (self.f_material, self.f_family):
+            c.addItem("any", "")
+        self.f_mass_min = QDoubleSpinBox(maximum=1e5, decimals=3, suffix=" kg", specialValueText="any")
+        self.f_mass_max = QDoubleSpinBox(maximum=1e5, decimals=3, suffix=" kg", specialValueText="any")
+        self.f_size_max = QDoubleSpinBox(maximum=1e5, decimals=1, suffix=" mm", specialValueText="any")
+        self.f_feature = QComboBox()
+        for feat in FEATURES:
+            self.f_feature.addItem(feat or "any", feat)
+        mass = QHBoxLayout()
+        mass.addWidget(self.f_mass_min)
+        mass.addWidget(QLabel("to"))
+        mass.addWidget(self.f_mass_max)
+        fl.addRow("Material", self.f_material)
+        fl.addRow("Family", self.f_family)
+        fl.addRow("Mass", mass)
+        fl.addRow("Largest size ≤", self.f_size_max)
+        fl.addRow("Has feature", self.f_feature)
+        qv.addWidget(box)
+        row = QHBoxLayout()
+        self.k = QSpinBox(minimum=1, maximum=100, value=12, prefix="top ")
+        self.search_btn = QPushButton("Search")
+        self.search_btn.setDefault(True)
+        self.search_btn.setToolTip("Ctrl+Return")
+        self.search_btn.clicked.connect(self.search)
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setToolTip("Esc")
+        self.cancel_btn.clicked.connect(self.cancel)
+        row.addWidget(self.k)
+        row.addWidget(self.search_btn, 1)
+        row.addWidget(self.cancel_btn)
+        qv.addLayout(row)
+        split.addWidget(q)
+
+        # results
+        mid = QWidget()
+        mv = QVBoxLayout(mid)
+        self.banner = QLabel("")
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("QLabel { background: #f8d7da; color: #721c24; padding: 6px; border-radius: 4px; }")
+        self.banner.hide()
+        mv.addWidget(self.banner)
+        self.results = ResultsView()
+        self.results.selectionModel().selectionChanged.connect(self._selection_changed)
+        mv.addWidget(self.results, 1)
+        split.addWidget(mid)
+
+        # preview and genome
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.setObjectName("right_split")
+        self.right_split = right
+        self.viewport = Viewport(dark=is_dark())
+        right.addWidget(self.viewport)
+        g = QWidget()
+        gv = QVBoxLayout(g)
+        gv.setContentsMargins(0, 0, 0, 0)
+        acts = QHBoxLayout()
+        self.open_creo_btn = QPushButton("Open in Creo")
+        self.export_btn = QPushButton("Export STEP…")
+        self.like_btn = QPushButton("More like this")
+        self.copy_btn = QPushButton("Copy part number")
+        for b in (self.open_creo_btn, self.export_btn, self.like_btn, self.copy_btn):
+            acts.addWidget(b)
+            b.setEnabled(False)
+        self.open_creo_btn.clicked.connect(self.open_in_creo)
+        self.export_btn.clicked.connect(self.export_step_dialog)
+        self.like_btn.clicked.connect(self.more_like_this)
+        self.copy_btn.clicked.connect(self.copy_part_number)
+        gv.addLayout(acts)
+        self.genome = GenomePanel()
+        gv.addWidget(self.genome, 1)
+        right.addWidget(g)
+        right.setSizes([520, 300])
+        split.addWidget(right)
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 3)
+        split.setStretchFactor(2, 4)
+        self.results.setMinimumWidth(340)
+        q.setMinimumWidth(280)
+        self.setCentralWidget(split)
+
+        self.db_label = QLabel("database: connecting…")
+        self.timing_label = QLabel("")
+        self.statusBar().addPermanentWidget(self.timing_label)
+        self.statusBar().addPermanentWidget(self.db_label)
+        QGuiApplication.styleHints().colorSchemeChanged.connect(self._theme_changed)
+
+    def _actions(self) -> None:
+        def act(menu, text, fn, shortcut=None):
+            a = QAction(text, self)
+            if shortcut:
+                a.setShortcut(QKeySequence(shortcut))
+            a.triggered.connect(fn)
+            menu.addAction(a)
+            self.addAction(a)
+            return a
+
+        mb = self.menuBar()
+        fm = mb.addMenu("&File")
+        act(fm, "Open query file…", self.open_query_file, "Ctrl+O")
+        act(fm, "Load sketch image…", self.load_sketch_image)
+        act(fm, "Export STEP…", self.export_step_dialog, "Ctrl+E")
+        fm.addSeparator()
+        act(fm, "Quit", self.close, QKeySequence.StandardKey.Quit)
+        em = mb.addMenu("&Edit")
+        act(em, "Undo stroke", self.canvas.undo, QKeySequence.StandardKey.Undo)
+        act(em, "Redo stroke", self.canvas.redo, QKeySequence.StandardKey.Redo)
+        act(em, "Clear sketch", self.canvas.clear, "Ctrl+Backspace")
+        act(em, "Copy part number", self.copy_part_number, "Ctrl+Shift+C")
+        sm = mb.addMenu("&Search")
+        act(sm, "Search", self.search, "Ctrl+Return")
+        act(sm, "Focus text", lambda: (self.text.setFocus(), self.text.selectAll()), "Ctrl+L")
+        act(sm, "More like this", self.more_like_this, "Ctrl+M")
+        act(sm, "Cancel", self.cancel, "Esc")
+        tm = mb.addMenu("&Tools")
+        act(tm, "Settings…", self.open_settings, "Ctrl+,")
+        act(tm, "Ingest a folder…", lambda: self.open_settings("Ingestion"))
+        hm = mb.addMenu("&Help")
+        act(hm, "Where is my data?", self.show_data_locations)
+
+    # -- layout memory ------------------------------------------------------------------------
+
+    def _qsettings(self) -> QSettings:
+        return QSettings(str(settings_mod.config_dir() / "window.ini"), QSettings.Format.IniFormat)
+
+    def _restore_layout(self) -> None:
+        qs = self._qsettings()
+        if qs.value("geometry") is not None:
+            self.restoreGeometry(qs.value("geometry"))
+        else:
+            self.resize(1440, 860)
+        restored = False
+        for sp in (self.main_split, self.right_split):
+            st = qs.value(sp.objectName())
+            if st is not None:
+                restored = sp.restoreState(st) or restored
+        self._size_splitters = not restored
+
+    def showEvent(self, e) -> None:
+        super().showEvent(e)
+        if self._size_splitters:  # first start: a sensible split of the actual window width
+            self._size_splitters = False
+            w = self.width()
+            self.main_split.setSizes([int(w * 0.21), int(w * 0.39), int(w * 0.40)])
+
+    def save_layout(self) -> None:
+        qs = self._qsettings()
+        qs.setValue("geometry", self.saveGeometry())
+        for sp in (self.main_split, self.right_split):
+            qs.setValue(sp.objectName(), sp.saveState())
+        qs.sync()
+
+    def closeEvent(self, e) -> None:
+        self.save_layout()
+        for t in self.tasks.values():
+            t.cancel()
+        self.viewport.close_plotter()
+        asyncio.ensure_future(self.lib.close())
+        super().closeEvent(e)
+
+    def _theme_changed(self, *_):
+        self.viewport.plotter.set_background("#2b2b2b" if is_dark() else "white")
+
+    # -- tasks --------------------------------------------------------------------------------
+
+    def spawn(self, name: str, coro) -> asyncio.Task:
+        """Run a coroutine as the one task of its kind (a new search cancels the running one)."""
+        old = self.tasks.get(name)
+        if old is not None and not old.done():
+            old.cancel()
+        task = asyncio.ensure_future(self._guard(coro))
+        self.tasks[name] = task
+        return task
+
+    async def _guard(self, coro):
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            self.statusBar().showMessage("cancelled", 3000)
+            raise
+        except Exception as e:  # every failure becomes a readable message, never a traceback
+            self.show_error(readable(e))
+
+    def show_error(self, message: str) -> None:
+        self.banner.setText(message)
+        self.banner.show()
+        self.statusBar().showMessage(message, 10000)
+
+    def clear_error(self) -> None:
+        self.banner.hide()
+        self.banner.setText("")
+
+    def cancel(self) -> None:
+        for t in self.tasks.values():
+            if not t.done():
+                t.cancel()
+
+    async def connect_library(self) -> None:
+        """(Re)connect and fill the filter choices."""
+        self.db_label.setText("database: connecting…")
+        try:
+            where = await self.lib.open()
+            facets = await self.lib.facets()
+        except Exception as e:
+            self.db_label.setText("database: not connected")
+            self.show_error(f"{readable(e)} — check Tools > Settings > Database")
+            return
+        self.db_label.setText(f"database: {where}")
+        for combo, values in ((self.f_material, facets["materials"]), (self.f_family, facets["families"])):
+            cur = combo.currentData()
+            combo.clear()
+            combo.addItem("any", "")
+            for v in values:
+                combo.addItem(v, v)
+            i = combo.findData(cur)
+            combo.setCurrentIndex(max(i, 0))
+        self.clear_error()
+
+    async def library_is_empty(self) -> bool:
+        try:
+            return (await self.lib.stats())["parts"] == 0
+        except Exception:
+            return False  # unreachable: connect_library already said so
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def where(self) -> list:
+        """Filter panel -> whitelisted filters."""
+        out = []
+        if self.f_material.currentData():
+            out.append(filters_mod.Filter("material", "=", self.f_material.currentData()))
+        if self.f_family.currentData():
+            out.append(filters_mod.Filter("family", "=", self.f_family.currentData()))
+        if self.f_mass_min.value() > 0:
+            out.append(filters_mod.Filter("mass_kg", ">=", self.f_mass_min.value()))
+        if self.f_mass_max.value() > 0:
+            out.append(filters_mod.Filter("mass_kg", "<=", self.f_mass_max.value()))
+        if self.f_size_max.value() > 0:
+            out.append(filters_mod.Filter("size_x_mm", "<=", self.f_size_max.value()))
+        if self.f_feature.currentData():
+            out.append(filters_mod.Filter("feature", "=", self.f_feature.currentData()))
+        return out
+
+    def query_text(self) -> str:
+        t = self.text.text()
+        for src in self.removed_sources:
+            t = t.replace(src, " ")
+        return " ".join(t.split())
+
+    def _text_changed(self, _):
+        from cadfinder import text_query
+
+        self.removed_sources = {s for s in self.removed_sources if s in self.text.text()}
+        parsed = text_query.parse(self.query_text()) if self.query_text() else None
+        self.chips.set_constraints(parsed.as_dict()["constraints"] if parsed else [])
+
+    def _remove_constraint(self, source: str) -> None:
+        self.removed_sources.add(source)
+        self._text_changed(None)
+
+    def _set_eraser(self, on: bool) -> None:
+        self.canvas.eraser = on
+        self.pen_btn.setChecked(not on)
+        self.eraser_btn.setChecked(on)
+
+    def query_kind(self) -> str | None:
+        """What the Search button searches with: the active tab's input, else the text."""
+        tab = self.query_tabs.currentIndex()
+        if tab == 1 and self.query_points is not None:
+            return "points"
+        if tab == 0 and not self.canvas.is_empty():
+            return "sketch"
+        if self.query_text():
+            return "text"
+        if self.query_points is not None:
+            return "points"
+        if not self.canvas.is_empty():
+            return "sketch"
+        return None
+
+    def search(self) -> asyncio.Task | None:
+        kind = self.query_kind()
+        if kind is None:
+            self.show_error("nothing to search with: type a description, sketch the part, or drop a scan/part file")
+            return None
+        return self.spawn("search", self._search(kind))
+
+    async def _search(self, kind: str):
+        self.clear_error()
+        self.statusBar().showMessage(f"searching by {kind}…")
+        self.search_btn.setEnabled(False)
+        try:
+            text, k, where = self.query_text(), self.k.value(), self.where()
+            if kind == "text":
+                res = await self.lib.search_text(text, k, where)
+            elif kind == "sketch":
+                res = await self.lib.search_sketch(self.canvas.to_grey(), k, where, text=text or None)
+            elif kind == "points":
+                res = await self.lib.search_points(self.query_points, k, where, text=text or None,
+                                                   label=Path(self.query_file or "cloud").name)
+            else:
+                res = await self.lib.search_like(kind.split(":", 1)[1], k, where)
+            await self.show_results(res, kind)
+            return res
+        finally:
+            self.search_btn.setEnabled(True)
+
+    async def show_results(self, res, kind: str) -> None:
+        self.last_result = (res, kind)
+        self.results.set_results(res.results)
+        if res.parsed:
+            self.chips.set_constraints([c for c in res.parsed["constraints"] if c.get("source") not in self.removed_sources])
+        n = len(res.results)
+        self.timing_label.setText(f"{n} results in {res.timings_ms.get('total', 0):.0f} ms ({kind})")
+        self.statusBar().showMessage(f"{n} results", 5000)
+        if res.warnings:
+            self.show_error("; ".join(res.warnings))
+        if n == 0:
+            self.viewport.clear()
+            self.genome.clear()
+            self.show_error("no parts match: loosen the filters or the query")
+            return
+        self.results.selectRow(0)
+        thumbs = await self.lib.thumbnails([r.part_number for r in res.results])
+        self.results.results_model.set_thumbnails(thumbs)
+
+    def more_like_this(self) -> None:
+        r = self.results.selected()
+        if r is not None:
+            self.spawn("search", self._search(f"like:{r.part_number}"))
+
+    # -- files --------------------------------------------------------------------------------
+
+    def open_query_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a point cloud or part file", "",
+                                              "3D files (*.xyz *.txt *.csv *.pts *.ply *.pcd *.las *.laz *.stl *.obj "
+                                              "*.off *.glb *.step *.stp);;All files (*)")
+        if path:
+            self.spawn("load", self.load_query_file(path))
+
+    async def load_query_file(self, path: str, run: bool = True):
+        """Read a dropped/opened file off the UI thread, show it, and search with it."""
+        from cadfinder.search import load_query_points
+
+        self.statusBar().showMessage(f"reading {Path(path).name}…")
+        pts, warnings = await asyncio.to_thread(load_query_points, path)
+        self.query_points, self.query_file = pts, path
+        self.query_tabs.setCurrentIndex(1)
+        self.file_label.setText(f"{Path(path).name}: {len(pts):,} points"
+                                + (f"\n{'; '.join(warnings)}" if warnings else ""))
+        self.viewport.show_cloud_only(pts)
+        if run:
+            await self._search("points")
+
+    def load_sketch_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load a sketch image", "", "Images (*.png *.jpg *.jpeg *.bmp)")
+        if path:
+            self.load_sketch_file(path)
+
+    def load_sketch_file(self, path: str) -> None:
+        from cadfinder.embeddings.model import image_to_grey
+
+        try:
+            self.canvas.load_grey(image_to_grey(path))
+            self.query_tabs.setCurrentIndex(0)
+        except Exception as e:
+            self.show_error(readable(e))
+
+    def dragEnterEvent(self, e):
+        if e.mimeData().hasUrls():
+            e.acceptProposedAction()
+
+    def dropEvent(self, e):
+        urls = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
+        if not urls:
+            return
+        path = urls[0]
+        if Path(path).suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"):
+            self.load_sketch_file(path)
+            self.search()
+        else:
+            self.spawn("search", self.load_query_file(path))
+        e.acceptProposedAction()
+
+    # -- preview ------------------------------------------------------------------------------
+
+    def _selection_changed(self, *_):
+        r = self.results.selected()
+        for b in (self.like_btn, self.copy_btn):
+            b.setEnabled(r is not None)
+        if r is not None:
+            self.spawn("preview", self.preview(r))
+
+    async def preview(self, r):
+        """Genome, exact mesh, then the decoded SDF coarse and refined, then the deviation."""
+        import torch
+
+        from cadfinder import models
+        from cadfinder.deepsdf import meshing
+
+        d = await self.lib.part(r.part_number)
+        self.current = d
+        self.genome.show_part(d)
+        self._update_actions()
+        self.viewport.clear()
+        exact = await asyncio.to_thread(d.mesh)
+        self.viewport.set_exact(exact)
+        if r.fitted_query is not None:
+            self.viewport.set_query_points(d.to_mm(r.fitted_query))
+        if d.latent is None:
+            self.viewport.show_exact.setChecked(True)
+            return d
+        decoder = (await asyncio.to_thread(models.decoder, self.settings))[0]
+        z = torch.from_numpy(d.latent.astype(np.float32))
+        mesh = None
+        for res in (COARSE_RES, FINE_RES):
+            try:
+                mesh = await asyncio.to_thread(meshing.latent_to_mesh, decoder, z, res)
+            except ValueError as e:
+                self.show_error(f"cannot decode {d.part_number}'s implicit form: {e}")
+                self.viewport.show_exact.setChecked(True)
+                return d
+            mesh.vertices = d.to_mm(mesh.vertices)
+            self.viewport.set_decoded(mesh, f"implicit {res}³ · {len(mesh.faces):,} faces")
+        if exact is not None:
+            dev = await asyncio.to_thread(deviation_mm, mesh, exact)
+            self.viewport.set_deviation(dev)
+            self.viewport.info.setText(self.viewport.info.text()
+                                       + f" · deviation median {np.median(dev):.2f} mm, max {dev.max():.2f} mm")
+        return d
+
+    def _update_actions(self) -> None:
+        d = self.current
+        has_genome = bool(d and d.genome)
+        self.export_btn.setEnabled(has_genome)
+        self.export_btn.setToolTip("" if has_genome else "this part has no parametric genome")
+        creo = self.settings.bridge.backend == "creo" and bool(self.settings.bridge.creoson_url)
+        self.open_creo_btn.setEnabled(has_genome and creo)
+        self.open_creo_btn.setToolTip("" if creo else "set up the Creo bridge in Tools > Settings > Creo bridge")
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def copy_part_number(self) -> None:
+        r = self.results.selected()
+        if r is not None:
+            QGuiApplication.clipboard().setText(r.part_number)
+            self.statusBar().showMessage(f"copied {r.part_number}", 3000)
+
+    def export_step_dialog(self) -> None:
+        if not (self.current and self.current.genome):
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export STEP", f"{self.current.part_number}.step", "STEP (*.step)")
+        if path:
+            self.spawn("export", self.export_step(path))
+
+    async def export_step(self, path: str) -> dict:
+        """Instantiate the selected genome with the open kernel, write STEP (+ STL), show the
+        instance in the viewport and how far it lies from the part's implicit shape."""
+        import trimesh
+
+        from cadfinder import bridge
+        from cadfinder.bridge.validation import compare, surface_points
+
+        d = self.current
+        self.statusBar().showMessage(f"building {d.part_number} with the open kernel…")
+        out = await asyncio.to_thread(bridge.open_genome, d.genome, "cadquery", self.settings,
+                                      out_dir=str(Path(path).parent), name=Path(path).stem)
+        inst = await asyncio.to_thread(trimesh.load, out["stl"])
+        self.viewport.set_exact(inst)
+        self.viewport.show_exact.setChecked(True)
+        decoded = self.viewport.decoded
+        if decoded is not None:
+            def check():
+                return compare(surface_points(inst), surface_points(decoded, seed=1)), deviation_mm(decoded, inst)
+
+            v, dev = await asyncio.to_thread(check)
+            out["validation"] = {"vs_implicit": v}
+            self.viewport.set_deviation(dev)
+            self.viewport.info.setText(f"instantiated B-rep vs implicit: Chamfer {v['chamfer_mm']:.2f} mm, "
+                                       f"max {v['max_deviation_mm']:.2f} mm")
+        self.statusBar().showMessage(f"wrote {out.get('step')}", 8000)
+        return out
+
+    def open_in_creo(self) -> None:
+        if self.current and self.current.genome:
+            self.spawn("bridge", self._open_in_creo())
+
+    async def _open_in_creo(self):
+        from cadfinder import bridge
+
+        d = self.current
+        self.statusBar().showMessage(f"opening {d.part_number} in Creo…")
+        out = await asyncio.to_thread(bridge.open_genome, d.genome, "creo", self.settings)
+        self.statusBar().showMessage(f"opened in Creo: {out.get('model')}", 8000)
+        return out
+
+    def open_settings(self, tab: str | None = None) -> None:
+        from cadfinder.gui.settings_dialog import SettingsDialog
+
+        dlg = SettingsDialog(self.settings, self, start_tab=tab if isinstance(tab, str) else None)
+        dlg.saved.connect(self.apply_settings)
+        dlg.open()
+        self.settings_dialog = dlg
+
+    def apply_settings(self, s) -> None:
+        self.settings = s
+        self.lib.settings = s
+        self.lib.uri = self.uri
+        self.lib._searcher = None
+        self._update_actions()
+        self.spawn("connect", self.connect_library())
+
+    def show_data_locations(self) -> None:
+        self.statusBar().showMessage(f"settings: {settings_mod.settings_path()}  ·  data: {settings_mod.data_dir()}",
+                                     15000)
+

@@ -1,0 +1,233 @@
+"""The desktop app under Xvfb (pytest-qt + qasync): every flow against the real library and models."""
+
+import asyncio
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import run_cli
+
+
+
+@pytest.fixture(scope="module")
+def loop(qapp):
+    if not os.environ.get("DISPLAY"):
+        pytest.fail("GUI tests need an X server: run them through `bash installer/bootstrap.sh test` (Xvfb)")
+    import qasync
+
+    lp = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(lp)
+    return lp
+
+
+@pytest.fixture
+def window(loop, ingested, library, qtbot):
+    from cadfinder.gui.main_window import MainWindow
+
+    w = MainWindow(library)
+    qtbot.addWidget(w)
+    w.show()
+    loop.run_until_complete(w.connect_library())
+    yield w
+    w.close()
+
+
+def run(loop, task):
+    assert task is not None
+    return loop.run_until_complete(task)
+
+
+def test_text_search_with_chips(window, loop):
+    window.text.setText("spur gear with 20 teeth")
+    assert any("20 teeth" in c.findChildren(type(window.db_label))[0].text() for c in window.chips.chips)
+    res = run(loop, window.search())
+    assert res.results and res.results[0].family == "spur_gear"
+    assert window.results.results_model.rowCount() == len(res.results)
+    assert "results" in window.timing_label.text()
+    # removing a chip removes its words from the query that is sent
+    window._remove_constraint("20 teeth")
+    assert "20" not in window.query_text() and window.chips.chips == []
+
+
+def test_sketch_search_and_canvas_editing(window, loop):
+    c = window.canvas
+    window.query_tabs.setCurrentIndex(0)
+    assert c.is_empty()
+    import math
+
+    ring = [(256 + 150 * math.cos(t), 256 + 150 * math.sin(t)) for t in np.linspace(0, 2 * math.pi, 80)]
+    hole = [(256 + 40 * math.cos(t), 256 + 40 * math.sin(t)) for t in np.linspace(0, 2 * math.pi, 30)]
+    c.stroke(ring)
+    c.stroke(hole)
+    assert not c.is_empty()
+    before = c.to_grey().copy()
+    c.undo()
+    assert not np.array_equal(before, c.to_grey())
+    c.redo()
+    assert np.array_equal(before, c.to_grey())
+    assert window.query_kind() == "sketch"
+    res = run(loop, window.search())
+    assert len(res.results) == window.k.value() or len(res.results) > 0
+    c.clear()
+    assert c.is_empty()
+
+
+def test_drop_a_part_file_searches_and_shows_the_cloud(window, loop, small_catalog, qtbot):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(small_catalog / "GER-00004.stl"))])
+    ev = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                    Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(ev)
+    res = run(loop, window.tasks["search"])
+    assert res.results[0].part_number == "GER-00004"
+    assert window.query_points is not None and window.query_tabs.currentIndex() == 1
+    # the preview of the first result: exact mesh, decoded SDF, deviation, fitted query points
+    d = run(loop, window.tasks["preview"])
+    v = window.viewport
+    assert d.part_number == "GER-00004" and v.exact is not None and v.decoded is not None
+    assert v.deviation is not None and len(v.deviation) == len(v.decoded.vertices)
+    assert v.query_points is not None and "deviation" in v.info.text()
+    for cb in (v.show_exact, v.show_deviation):
+        cb.setChecked(True)
+    assert window.genome.topLevelItemCount() >= 3
+    assert window.export_btn.isEnabled() and not window.open_creo_btn.isEnabled()
+    assert "Creo bridge" in window.open_creo_btn.toolTip()
+
+
+def test_more_like_this_and_copy(window, loop):
+    window.text.setText("flange")
+    run(loop, window.search())
+    run(loop, window.tasks["preview"])
+    first = window.results.selected()
+    window.copy_part_number()
+    from PySide6.QtGui import QGuiApplication
+
+    assert QGuiApplication.clipboard().text() == first.part_number
+    window.more_like_this()
+    res = run(loop, window.tasks["search"])
+    assert res.results and first.part_number not in [r.part_number for r in res.results]
+
+
+def test_export_step_from_the_genome(window, loop, tmp_path):
+    window.text.setText("bushing")
+    run(loop, window.search())
+    run(loop, window.tasks["preview"])
+    out = run(loop, window.export_step(str(tmp_path / "part.step")))
+    assert (tmp_path / "part.step").stat().st_size > 1000 and out["volume_mm3"] > 0
+    assert out["validation"]["vs_implicit"]["chamfer_mm"] > 0 and "instantiated" in window.viewport.info.text()
+
+
+def test_filters_and_bad_file(window, loop, tmp_path):
+    window.text.setText("bracket")
+    i = window.f_material.findData("steel")
+    assert i > 0
+    window.f_material.setCurrentIndex(i)
+    res = run(loop, window.search())
+    assert res.results and {r.material for r in res.results} == {"steel"}
+    bad = tmp_path / "scan.xyz"
+    bad.write_text("1 2 nan\n")
+    run(loop, window.spawn("search", window.load_query_file(str(bad))))
+    assert window.banner.isVisible() and "Traceback" not in window.banner.text()
+
+
+def test_settings_round_trip(window, loop, qtbot):
+    from cadfinder import settings as settings_mod
+    from cadfinder.gui.settings_dialog import SettingsDialog
+
+    dlg = SettingsDialog(window.settings, window)
+    qtbot.addWidget(dlg)
+    dlg.efs.setValue(123)
+    dlg.backend.setCurrentText("cadquery")
+    saved = []
+    dlg.saved.connect(saved.append)
+    dlg.save()
+    assert saved and settings_mod.load().index.hnsw_ef_search == 123
+    again = SettingsDialog(settings_mod.load(), window)
+    qtbot.addWidget(again)
+    assert again.efs.value() == 123
+    run(loop, again._spawn(again._test_db()))
+    assert again.db_result.text().startswith("OK")
+    run(loop, again._spawn(again._stats()))
+    assert "parts:" in again.stats_text.toPlainText()
+    run(loop, again._spawn(again._test_bridge()))
+    assert "CadQuery" in again.bridge_result.text()
+    s = settings_mod.load()
+    s.index.hnsw_ef_search = 100
+    settings_mod.save(s)
+
+
+def test_ingest_from_the_settings_panel(window, loop, qtbot, small_catalog, tmp_path):
+    import shutil
+
+    from cadfinder.gui.settings_dialog import SettingsDialog
+
+    folder = tmp_path / "new"
+    folder.mkdir()
+    shutil.copy(small_catalog / "PUL-00007.stl", folder / "PUL-GUI-1.stl")
+    dlg = SettingsDialog(window.settings, window, start_tab="Ingestion")
+    qtbot.addWidget(dlg)
+    assert dlg.tabs.tabText(dlg.tabs.currentIndex()) == "Ingestion"
+    dlg.ingest_dir.setText(str(folder))
+    run(loop, dlg._spawn(dlg._ingest()))
+    assert "added 1" in dlg.ingest_log.toPlainText()
+    assert dlg.ingest_bar.value() == dlg.ingest_bar.maximum() == 1
+
+
+def test_database_down_then_recovery(window, loop, library):
+    import copy
+
+    dead = copy.deepcopy(library)
+    dead.database.uri = "postgresql://cadfinder@127.0.0.1:9/cadfinder"
+    dead.database.connect_timeout_s = 2
+    window.apply_settings(dead)
+    run(loop, window.tasks["connect"])
+    assert window.banner.isVisible() and "cannot reach the database" in window.banner.text()
+    window.text.setText("flange")
+    run(loop, window.search())  # fails with a message, not a crash
+    assert "cannot reach the database" in window.banner.text()
+    window.apply_settings(library)
+    run(loop, window.tasks["connect"])
+    assert not window.banner.isVisible() and "embedded" in window.db_label.text()
+    res = run(loop, window.search())
+    assert res.results
+
+
+def test_layout_is_remembered(window, library):
+    from cadfinder.gui.main_window import MainWindow
+
+    window.resize(1111, 777)
+    window.save_layout()
+    w2 = MainWindow(library)
+    assert (w2.width(), w2.height()) == (1111, 777)
+    w2.viewport.close_plotter()
+
+
+def test_screenshot_command(ingested, tmp_path):
+    out = tmp_path / "shot.png"
+    r = run_cli("gui", "--screenshot", out, "--query-text", "flange", timeout=300)
+    assert r.returncode == 0, r.stderr
+    img = np.asarray(Image.open(out).convert("RGB"))
+    assert img.shape[0] > 500 and img.shape[1] > 900
+    assert img.std() > 20  # a real window, not a blank image
+    r = run_cli("gui", "--screenshot", tmp_path / "none.png", "--query-text", "flange",
+                env={"DISPLAY": ""})
+    assert r.returncode != 0 and "no display" in r.stderr
+
+
+def test_first_run_dialog_explains_and_offers(window, qtbot):
+    from cadfinder import settings as settings_mod
+    from cadfinder.gui.first_run import FirstRunDialog
+
+    d = FirstRunDialog(window)
+    qtbot.addWidget(d)
+    text = " ".join(lbl.text() for lbl in d.findChildren(type(window.db_label)))
+    assert str(settings_mod.data_dir()) in text and "demo library" in text
+    d.shared_btn.click()
+    dlg = window.settings_dialog
+    assert dlg.tabs.tabText(dlg.tabs.currentIndex()) == "Database"
+    dlg.reject()
