@@ -1,0 +1,84 @@
+"""End-to-end query latency per modality on the ingested library: text, sketch, partial scan,
+mesh, "more like this"; split into load, encode, database and re-rank.
+
+Baseline, in the same process: the same queries with the HNSW indexes disabled (exact scans),
+so the ratio shows what the index buys at this library size.
+
+    python bench/bench_query_latency.py [--catalog DIR] [--queries 20]   (uses the configured library)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--catalog", default=None)
+    ap.add_argument("--queries", type=int, default=20)
+    args = ap.parse_args()
+    import trimesh
+
+    from cadfinder import demo, library, models, settings
+    from cadfinder.embeddings.sketch import sketchify
+    from cadfinder.geometry.normalize import catalog_frame
+    from cadfinder.geometry.scan import ScanSettings, simulate_scan
+    from cadfinder.search import Searcher
+    from cadfinder.semantic_search import SemanticSearcher
+    from cadfinder.views import VIEWS, render_views
+
+    s = settings.load()
+    cat = Path(args.catalog) if args.catalog else demo.catalog_dir()
+    parts = [p for p in json.loads((cat / "catalog.json").read_text())["parts"] if p["split"] == "heldout"]
+    rng = np.random.default_rng(0)
+    picked = [parts[i]["part_number"] for i in rng.choice(len(parts), args.queries, replace=False)]
+    t = time.perf_counter()
+    enc, clip = models.encoder(s), models.clip(s)
+    print(f"model load {1000 * (time.perf_counter() - t):.0f} ms (once per process)")
+    texts = ["flange with 8 bolt holes", "spur gear with a bore", "aluminium angle bracket", "M8 hex bolt 40 mm",
+             "v-belt pulley", "shaft collar clamp", "mounting plate with 4 holes", "enclosure housing"]
+    sketches, scans, meshes = [], [], []
+    for pn in picked:
+        m = trimesh.load(cat / f"{pn}.stl")
+        f = catalog_frame(m.vertices)
+        canon = trimesh.Trimesh(f.to_canonical(m.vertices), m.faces)
+        sketches.append(sketchify(render_views(canon, views=[VIEWS[3]], angle_jitter=0.2, seed=1)[0, 1], rng))
+        scan = simulate_scan(canon, ScanSettings(points=5000, views=1), seed=1).points
+        scans.append(f.to_mm(scan))
+        meshes.append(m.sample(20000))
+    rows = {}
+    with library.connect(s, None) as conn:
+        geo = Searcher(conn, enc, ef_search=s.index.hnsw_ef_search)
+        sem = SemanticSearcher(conn, clip, ef_search=s.index.hnsw_ef_search)
+        for exact in (False, True):
+            conn.execute(f"SET enable_indexscan = {'off' if exact else 'on'}")
+            conn.commit()
+            tag = "exact scan" if exact else "HNSW"
+            for kind, fn in (("text", lambda i: sem.search_text(texts[i % len(texts)], 10)),
+                             ("sketch", lambda i: sem.search_sketch(sketches[i], 10)),
+                             ("partial scan", lambda i: geo.search_points(scans[i], 10)),
+                             ("full mesh", lambda i: geo.search_points(meshes[i], 10)),
+                             ("more like this", lambda i: geo.search_like(picked[i], 10))):
+                ts = []
+                for i in range(len(picked)):
+                    t = time.perf_counter()
+                    r = fn(i)
+                    ts.append({**r.timings_ms, "wall": 1000 * (time.perf_counter() - t)})
+                rows[(tag, kind)] = {k: float(np.median([x.get(k, 0.0) for x in ts]))
+                                     for k in ("encode", "database", "rerank", "wall")}
+    print(f"\n{'modality':16s} {'index':11s} {'encode':>8s} {'database':>9s} {'rerank':>8s} {'total':>8s}  (median ms)")
+    for (tag, kind), v in rows.items():
+        print(f"{kind:16s} {tag:11s} {v['encode']:8.1f} {v['database']:9.1f} {v['rerank']:8.1f} {v['wall']:8.1f}")
+    print("\nexact / HNSW database time:")
+    for kind in ("text", "sketch", "partial scan", "full mesh", "more like this"):
+        a, b = rows[("HNSW", kind)]["database"], rows[("exact scan", kind)]["database"]
+        print(f"  {kind:16s} x{b / max(a, 1e-6):.1f}")
+
+
+if __name__ == "__main__":
+    main()
