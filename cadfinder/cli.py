@@ -501,9 +501,7 @@ def _library_part(s, uri, part_number: str) -> dict:
         raise CadfinderError(f"no part {part_number!r} in the library")
     if not row[0]:
         raise CadfinderError(f"part {part_number!r} has no genome (it was ingested from a mesh): nothing to open")
-    genome = dict(row[0])
-    genome.setdefault("part_number", part_number)
-    return {"genome": genome, "latent": row[1].to_numpy() if row[1] is not None else None,
+    return {"genome": dict(row[0]), "latent": row[1].to_numpy() if row[1] is not None else None,
             "offset": row[2], "scale": row[3]}
 
 
@@ -564,13 +562,17 @@ def cmd_adapt(args) -> int:
 
     a = adapt(part["genome"], pts, max_evaluations=args.evaluations, progress=report)
     genome = dict(a.genome)
-    genome["part_number"] = new_pn
     genome["name"] = f"{genome.get('name', args.part)} (adapted from {args.part})"
-    genome["adapted_from"] = args.part
     out_dir = Path(args.out or ".")
     out_dir.mkdir(parents=True, exist_ok=True)
+    # A sidecar like the catalog's: `cadfinder ingest OUT` adds the new part with its genome.
+    sidecar = {"part_number": new_pn, "name": genome["name"], "family": genome.get("family"),
+               "material": genome.get("material"), "adapted_from": args.part,
+               "description": f"adapted from {args.part}: " + ", ".join(f"{k} {a_:g} -> {b:g}"
+                                                                           for k, (a_, b) in a.changed.items()),
+               "genome": genome}
     gpath = safety.inside(out_dir, f"{new_pn}.json")
-    gpath.write_text(json_mod.dumps(genome, indent=1))
+    gpath.write_text(json_mod.dumps(sidecar, indent=1))
     result = {"part_number": new_pn, "adapted_from": args.part, "genome": str(gpath), **a.as_dict(),
               "warnings": warnings}
     result["opened"] = bridge.open_genome(genome, args.backend or "cadquery", s, out_dir=str(out_dir), name=new_pn,

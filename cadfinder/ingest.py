@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -355,7 +356,8 @@ def ingest(conn, paths: list[str | Path], weights_dir: str | Path, jobs: int | N
                 break
             record(*_safe_process(pf, wd, refine_steps, thumbnails, clip))
     else:
-        with ProcessPoolExecutor(jobs) as pool:
+        # spawn, not fork: the caller may be the app, whose Qt/VTK/GL state a forked child must not inherit
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = [pool.submit(_safe_process, pf, wd, refine_steps, thumbnails, clip) for pf in todo]
             try:
                 for fut in as_completed(futures):

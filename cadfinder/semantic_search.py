@@ -116,7 +116,7 @@ def score_text_rows(rows: list[tuple], parsed: text_query.ParsedText) -> dict:
     """id -> (row, text score) for rows of text_statement."""
     scored = {}
     for r in rows:
-        img, txt, fts = (x if x is not None else 0.0 for x in r[12:15])
+        img, txt, fts = (x if x is not None else 0.0 for x in r[11:14])
         scored[r[0]] = (r, W_IMAGE * img + W_TEXT * txt + W_FULLTEXT * fts + boosts(parsed, r[6], r[7], r[8:11]))
     return scored
 

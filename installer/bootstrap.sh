@@ -3,6 +3,7 @@
 #   bash installer/bootstrap.sh run  [ARGS]   install, prepare the demo library, open the app (cadfinder gui ARGS);
 #                                             with no display: a headless demo search and a screenshot under Xvfb
 #   bash installer/bootstrap.sh test [ARGS]   install, then run the whole test suite (pytest ARGS, under Xvfb)
+#   bash installer/bootstrap.sh setup         install only
 # Idempotent: the virtual environment is rebuilt only when pyproject.toml or this script change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,7 @@ need_apt=()
 # Debian packages: Xvfb and the X/GL client libraries Qt and VTK need for the GUI and its tests.
 APT_PACKAGES="xvfb xauth libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0
   libxcb-render-util0 libxcb-xinerama0 libxcb-shape0 libxcb-randr0 libxcb-xkb1 libegl1 libgl1 libglx-mesa0
-  libgl1-mesa-dri libglu1-mesa"
+  libgl1-mesa-dri libglu1-mesa openssl"
 for p in $APT_PACKAGES; do
   dpkg -s "$p" >/dev/null 2>&1 || need_apt+=("$p")
 done
@@ -39,6 +40,7 @@ fi
 
 XVFB=(xvfb-run -a -s "-screen 0 1600x1000x24")
 case "$mode" in
+  setup) exit 0 ;;
   run)
     "$VENV/bin/cadfinder" demo
     if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
@@ -51,5 +53,5 @@ case "$mode" in
   test)
     if [ -n "${DISPLAY:-}" ]; then exec "$VENV/bin/python" -m pytest "$@"; fi
     exec "${XVFB[@]}" "$VENV/bin/python" -m pytest "$@" ;;
-  *)    echo "usage: bash installer/bootstrap.sh run|test [ARGS]" >&2; exit 2 ;;
+  *)    echo "usage: bash installer/bootstrap.sh run|test|setup [ARGS]" >&2; exit 2 ;;
 esac

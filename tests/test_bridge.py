@@ -146,13 +146,13 @@ def test_bridge_test_command(creo):
 
 
 def test_cadquery_backend_step_round_trip_and_validation(ingested, tmp_path):
-    from cadfinder.geometry.readers import read_mesh
+    from cadfinder.geometry.readers import read_cad
 
     r = run_cli("open", "BSH-00003", "--backend", "cadquery", "--out", tmp_path, "--json", timeout=300)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    back = read_mesh(out["step"]).mesh
-    assert back.volume == pytest.approx(out["volume_mm3"], rel=1e-3)
+    assert read_cad(out["step"]).Volume() == pytest.approx(out["volume_mm3"], rel=1e-3)
+    assert "warning" not in out
     v = out["validation"]["vs_implicit"]
     assert 0 < v["chamfer_mm"] < 5 and v["max_deviation_mm"] >= v["chamfer_mm"]
 
@@ -165,17 +165,18 @@ def test_adapt_fits_perturbed_parameters(ingested, small_catalog, tmp_path):
     rng = np.random.default_rng(4)
     for k in free_parameters(g):
         p = target["parameters"][k]
-        p["value"] = float(np.clip(p["value"] * rng.uniform(0.85, 1.15), p["min"], p["max"]))
+        factor = 1 + rng.choice([-1, 1]) * rng.uniform(0.12, 0.2)
+        p["value"] = float(np.clip(p["value"] * factor, p["min"], p["max"]))
     pts, _ = _sample(target, 20000, seed=5)
     np.savetxt(tmp_path / "query.xyz", pts, fmt="%.4f")
     r = run_cli("adapt", "BSH-00003", "--to", tmp_path / "query.xyz", "--out", tmp_path, "--evaluations", "80",
                 "--json", timeout=600)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["part_number"] == "BSH-00003-ADAPT" and out["plane_chamfer_after_mm"] < out["plane_chamfer_before_mm"] / 5
+    assert out["part_number"] == "BSH-00003-ADAPT" and out["plane_chamfer_after_mm"] < out["plane_chamfer_before_mm"] / 4
     assert out["chamfer_after_mm"] < out["chamfer_before_mm"] / 2.5
     new = json.loads((tmp_path / "BSH-00003-ADAPT.json").read_text())
     assert new["adapted_from"] == "BSH-00003" and (tmp_path / "BSH-00003-ADAPT.step").exists()
     for k in ("outer_d", "length"):  # the fitted values approach the hidden true ones
-        assert abs(new["parameters"][k]["value"] - target["parameters"][k]["value"]) < \
+        assert abs(new["genome"]["parameters"][k]["value"] - target["parameters"][k]["value"]) < \
                abs(g["parameters"][k]["value"] - target["parameters"][k]["value"]) / 2 + 0.3

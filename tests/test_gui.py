@@ -19,7 +19,8 @@ def loop(qapp):
 
     lp = qasync.QEventLoop(qapp)
     asyncio.set_event_loop(lp)
-    return lp
+    yield lp
+    lp.close()  # joins the worker threads before Qt goes away
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def window(loop, ingested, library, qtbot):
     w.show()
     loop.run_until_complete(w.connect_library())
     yield w
-    w.close()
+    loop.run_until_complete(w.shutdown())  # qtbot closes the window itself
 
 
 def run(loop, task):
@@ -200,11 +201,12 @@ def test_database_down_then_recovery(window, loop, library):
 def test_layout_is_remembered(window, library):
     from cadfinder.gui.main_window import MainWindow
 
-    window.resize(1111, 777)
+    window.resize(1401, 821)
     window.save_layout()
     w2 = MainWindow(library)
-    assert (w2.width(), w2.height()) == (1111, 777)
+    assert (w2.width(), w2.height()) == (1401, 821)
     w2.viewport.close_plotter()
+    w2.deleteLater()
 
 
 def test_screenshot_command(ingested, tmp_path):

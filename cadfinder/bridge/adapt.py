@@ -1,7 +1,7 @@
 """Parametric adaptation: fit a retrieved genome's numeric parameters (within their bounds, same
 topology) so that its instantiated part matches a query point cloud or mesh.
 
-Derivative-free: Powell's method over the continuous parameters scaled to [0, 1], on the
+Derivative-free: Nelder-Mead over the continuous parameters scaled to [0, 1], on the
 symmetric point-to-plane Chamfer distance (mm) between the query and the open-kernel instance
 (reported as well: the plain point-to-point Chamfer). Integer
 parameters (counts of holes, teeth, knuckles) are kept: they define the topology. The query is
@@ -22,6 +22,7 @@ from cadfinder.errors import CadfinderError
 QUERY_POINTS = 20_000
 PART_POINTS = 20_000  # dense, so the sampling itself adds little to the distance
 FAILED = 1e6  # objective for parameter sets the kernel cannot build
+TRUST = 1.5
 
 
 @dataclass
@@ -124,9 +125,13 @@ def adapt(genome: dict, query: np.ndarray, max_evaluations: int = 150, seed: int
     names = free_parameters(genome)
     if not names:
         raise CadfinderError("this genome has no continuous parameters with bounds to adapt")
-    lo = np.array([genome["parameters"][k]["min"] for k in names], float)
-    hi = np.array([genome["parameters"][k]["max"] for k in names], float)
-    x0 = (np.array([genome["parameters"][k]["value"] for k in names], float) - lo) / (hi - lo)
+    v0 = np.array([genome["parameters"][k]["value"] for k in names], float)
+    # Search within the genome's bounds and within a factor TRUST of the retrieved values: an
+    # adaptation stays near the part that was found (and cannot swap, say, a bore with an outside).
+    lo = np.maximum([genome["parameters"][k]["min"] for k in names], v0 / TRUST)
+    hi = np.minimum([genome["parameters"][k]["max"] for k in names], v0 * TRUST)
+    hi = np.maximum(hi, lo + 1e-6)
+    x0 = (v0 - lo) / (hi - lo)
     pts, nrm = _sample(genome, PART_POINTS)
     aligned = _align(q, pts, nrm, own_frame=True)
     q = aligned if _chamfer(aligned, pts) < _chamfer(q, pts) else q
@@ -160,11 +165,15 @@ def adapt(genome: dict, query: np.ndarray, max_evaluations: int = 150, seed: int
             progress(state["n"], state["best"])
         return c
 
-    # Powell in two rounds: after the first, re-fit the query's pose to the improved shape.
+    # Nelder-Mead in two rounds (a local search from the retrieved values, first steps 10% of
+    # each range); after the first round the query's pose is re-fitted to the improved shape.
     for round_, share in enumerate((0.6, 0.4)):
         budget = max(10, int(max_evaluations * share))
-        minimize(objective, state["best_x"], method="Powell", bounds=list(zip(np.zeros(len(names)), np.ones(len(names)))),
-                 options={"maxfev": budget, "xtol": 1e-3, "ftol": 1e-4})
+        start = state["best_x"].copy()
+        simplex = [start] + [np.clip(start + 0.1 * (1 if start[i] < 0.9 else -1) * np.eye(len(names))[i], 0, 1)
+                             for i in range(len(names))]
+        minimize(objective, start, method="Nelder-Mead",
+                 options={"maxfev": budget, "initial_simplex": np.array(simplex), "xatol": 1e-3, "fatol": 1e-4})
         if round_ == 0:
             p, n = _sample(make(state["best_x"]), PART_POINTS)
             realigned = _align(state["q"], p, n, own_frame=True)

@@ -20,5 +20,12 @@ def build(genome: dict, out_dir: str | Path, name: str) -> dict:
     inst.export_step(step)
     mesh = inst.mesh()
     mesh.export(stl)
-    return {"backend": "cadquery", "step": str(step), "stl": str(stl), "volume_mm3": float(inst.volume_mm3()),
-            "faces": len(mesh.faces)}
+    from cadfinder.geometry.readers import read_cad
+
+    back = float(read_cad(step).Volume())  # the STEP as another CAD system will read it
+    vol = float(inst.volume_mm3)
+    out = {"backend": "cadquery", "step": str(step), "stl": str(stl), "volume_mm3": vol,
+           "step_reimport_volume_mm3": back, "faces": len(mesh.faces)}
+    if abs(back - vol) > 1e-3 * vol:
+        out["warning"] = f"the STEP re-imports with volume {back:.1f} mm³, not {vol:.1f} mm³"
+    return out

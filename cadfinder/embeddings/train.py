@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -131,8 +132,11 @@ def train(catalog: str | Path, out_dir: str | Path, steps: int = 1200, batch: in
         model.load_state_dict(wfile.prefixed(tensors, "model."))
         _restore_optimizer_state(opt, wfile.prefixed(tensors, "opt."))
         start = int(meta["step"])
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1,
-                                                last_epoch=start - 1 if start else -1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    with warnings.catch_warnings():  # fast-forward the schedule to the resumed step
+        warnings.simplefilter("ignore")
+        for _ in range(min(start, steps)):
+            sched.step()
     rng = np.random.default_rng(seed + start)
     log = open(out_dir / "clip_train.log", "a")
     bar = tqdm(range(start, steps), initial=start, total=steps, desc="train clip", unit="step",

