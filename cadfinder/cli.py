@@ -337,7 +337,8 @@ def cmd_ingest(args) -> int:
     models.encoder(s)  # fail early and clearly when weights are missing
     with library.writer(s, args.db) as conn:
         summary = ingest.ingest(conn, args.paths, weights_dir, jobs=args.jobs, refine_steps=args.refine,
-                                thumbnails=not args.no_thumbnails, progress=not args.quiet)
+                                thumbnails=not args.no_thumbnails, progress=not args.quiet,
+                                clip=None if args.no_views else models.clip_spec(s))
     if args.json:
         print(json.dumps(summary.as_dict()))
     else:
@@ -796,6 +797,7 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--refine", type=int, default=0, metavar="STEPS",
                      help="refine each encoder latent by this many auto-decoder steps (slower, closer fit)")
     ing.add_argument("--no-thumbnails", action="store_true")
+    ing.add_argument("--no-views", action="store_true", help="skip the view embeddings (text/sketch search)")
     ing.add_argument("--quiet", action="store_true")
     ing.set_defaults(func=cmd_ingest)
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import multiprocessing
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from cadfinder.errors import CadfinderError, InputError
 from cadfinder.geometry.readers import MESH_SUFFIXES, PART_SUFFIXES
+from cadfinder.workers import process_pool
 
 SURFACE_POINTS = 4096  # stored with normals for the point-to-plane re-rank
 SCAN_VIEWS = 6  # simulated one-view scans per part whose encoder latents are stored too
@@ -356,8 +356,7 @@ def ingest(conn, paths: list[str | Path], weights_dir: str | Path, jobs: int | N
                 break
             record(*_safe_process(pf, wd, refine_steps, thumbnails, clip))
     else:
-        # spawn, not fork: the caller may be the app, whose Qt/VTK/GL state a forked child must not inherit
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with process_pool(jobs) as pool:
             futures = [pool.submit(_safe_process, pf, wd, refine_steps, thumbnails, clip) for pf in todo]
             try:
                 for fut in as_completed(futures):

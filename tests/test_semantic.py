@@ -141,8 +141,10 @@ def test_embed_backfills_missing_views(ingested, library):
         conn.execute("UPDATE cad_models SET clip_version = NULL WHERE part_number = 'HSG-00006'")
         conn.commit()
     r = run_cli("embed", "--json", "--quiet")
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["embedded"] == 1
+    out = json.loads(r.stdout)
+    # other tests' hand-made rows (test_database) hold no real mesh: reported, the rest go on
+    assert out["embedded"] >= 1 and all(e.startswith("T-") for e in out["errors"])
+    assert r.returncode == (3 if out["failed"] else 0)
     with library_mod.connect(library, None) as conn:
         n = conn.execute("SELECT count(*) FROM part_views v JOIN cad_models m ON m.id = v.model_id "
                          "WHERE m.part_number = 'HSG-00006'").fetchone()[0]

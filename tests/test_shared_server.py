@@ -56,14 +56,17 @@ def test_tls_and_passwords_are_required(shared_library):
     assert srv.tls.handshakes > before  # it went through TLS
 
 
-def test_designer_searches_but_cannot_write(shared_library, small_catalog):
+def test_designer_searches_but_cannot_write(shared_library, small_catalog, tmp_path):
+    import shutil
+
     srv = shared_library
     r = cli(srv.uri("alice"), "search", "--text", "spur gear", "--mesh", str(small_catalog / "GER-00004.stl"),
             "--k", "3", "--json", password="alice-pw")
     assert r.returncode == 0, r.stderr
     text, mesh = (json.loads(x) for x in r.stdout.splitlines())
     assert text["results"][0]["family"] == "spur_gear" and mesh["results"][0]["part_number"] == "GER-00004"
-    r = cli(srv.uri("alice"), "ingest", str(small_catalog / "PLT-00005.stl"), "--quiet", password="alice-pw")
+    shutil.copy(small_catalog / "PLT-00005.stl", tmp_path / "PLT-NEW.stl")  # new: a write is needed
+    r = cli(srv.uri("alice"), "ingest", str(tmp_path / "PLT-NEW.stl"), "--quiet", password="alice-pw")
     assert r.returncode != 0 and "permission denied" in (r.stderr + r.stdout)
 
 

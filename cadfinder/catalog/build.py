@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import numpy as np
 
 from cadfinder.catalog import families, materials
 from cadfinder.errors import CadfinderError, GenomeError
+from cadfinder.workers import process_pool
 
 GENERATOR_VERSION = 1
 FAMILY_ORDER = list(families.FAMILIES)
@@ -140,7 +141,7 @@ def build(out: str | Path, count: int = 1000, seed: int = 0, jobs: int | None = 
                 failures.append(str(e))
             bar.update()
     else:
-        with ProcessPoolExecutor(jobs) as pool:
+        with process_pool(jobs) as pool:
             futures = {pool.submit(build_part, job): job for job in todo}
             try:
                 for fut in as_completed(futures):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from cadfinder.geometry.sdf import SamplingRecipe, SdfSamples, sample_sdf
+from cadfinder.workers import process_pool
 
 TRAIN_RECIPE = SamplingRecipe(total=60_000, surface=8_000)
 
@@ -65,7 +65,7 @@ def build_cache(parts: list[CatalogPart], cache_dir: str | Path, jobs: int | Non
     todo = [(str(p.mesh_path), str(cache_dir / f"{p.part_number}.npz"), i) for i, p in enumerate(parts)]
     missing = [t for t in todo if not Path(t[1]).exists()]
     if missing:
-        with ProcessPoolExecutor(jobs or os.cpu_count() or 1) as pool:
+        with process_pool(jobs) as pool:
             for _ in tqdm(pool.map(_sample_one, missing, chunksize=4), total=len(missing), desc="sdf samples",
                           unit="part", disable=not progress, file=sys.stderr):
                 pass

@@ -9,10 +9,8 @@ flips axis signs, so the encoder learns the ambiguities PCA leaves.
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,7 @@ from torch import nn
 
 from cadfinder.deepsdf import weights
 from cadfinder.geometry.normalize import Frame, pca_frames
+from cadfinder.workers import process_pool
 
 INPUT_POINTS = 2048
 
@@ -113,7 +112,7 @@ def build_scan_bank(mesh_paths: list[Path], out: Path, per_part: int = 8, seed: 
         if bank.shape[:2] == (len(mesh_paths), per_part):
             return bank
     args = [(str(p), per_part, seed * 1_000_003 + i) for i, p in enumerate(mesh_paths)]
-    with ProcessPoolExecutor(jobs or os.cpu_count() or 1) as pool:
+    with process_pool(jobs) as pool:
         bank = np.stack(list(tqdm(pool.map(_scans_of_part, args, chunksize=4), total=len(args), desc="scan bank",
                                   unit="part", disable=not progress, file=sys.stderr)))
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,6 @@ import os
 import sys
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from cadfinder.deepsdf.train import _flat_optimizer_state, _restore_optimizer_st
 from cadfinder.embeddings import model as clip_model
 from cadfinder.embeddings.captions import caption
 from cadfinder.embeddings.sketch import sketchify
+from cadfinder.workers import process_pool
 
 VIEW_SETS = 2  # exact cameras, and cameras turned a little (augmentation)
 JITTER = 0.12  # radians
@@ -55,7 +55,7 @@ def build_view_cache(parts, cache_dir: str | Path, jobs: int | None = None, prog
     todo = [(str(p.mesh_path), str(cache_dir / f"{p.part_number}.npz")) for p in parts]
     missing = [t for t in todo if not Path(t[1]).exists()]
     if missing:
-        with ProcessPoolExecutor(jobs or os.cpu_count() or 1) as pool:
+        with process_pool(jobs) as pool:
             for _ in tqdm(pool.map(_render_one, missing, chunksize=4), total=len(missing), desc="render views",
                           unit="part", disable=not progress, file=sys.stderr):
                 pass
