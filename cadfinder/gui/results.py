@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QRect, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QRect, QSize, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyledItemDelegate, QTableView
 
@@ -97,7 +97,7 @@ class ResultsView(QTableView):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setItemDelegateForColumn(1, ScoreDelegate(self))
         self.verticalHeader().setDefaultSectionSize(THUMB + 6)
-        self.setIconSize(self.iconSize().expandedTo(self.iconSize().__class__(THUMB, THUMB)))
+        self.setIconSize(QSize(THUMB, THUMB))
         h = self.horizontalHeader()
         h.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         h.resizeSection(0, THUMB + 10)
