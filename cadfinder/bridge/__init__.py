@@ -20,7 +20,7 @@ def open_genome(genome: dict, backend: str | None, settings, out_dir: str | None
     if backend == "cadquery":
         from cadfinder.bridge import cadquery_backend
 
-        stem = name or new_part_number or genome.get("part_number") or "part"
+        stem = name or new_part_number or "part"
         return cadquery_backend.build(genome, out_dir or tempfile.mkdtemp(prefix="cadfinder_"), stem)
     if backend == "creo":
         from cadfinder.bridge import creo_backend
