@@ -56,7 +56,7 @@ def main() -> None:
         geo = Searcher(conn, enc, ef_search=s.index.hnsw_ef_search)
         sem = SemanticSearcher(conn, clip, ef_search=s.index.hnsw_ef_search)
         for exact in (False, True):
-            conn.execute(f"SET enable_indexscan = {'off' if exact else 'on'}")
+            conn.execute("SET enable_indexscan = off" if exact else "SET enable_indexscan = on")
             conn.commit()
             tag = "exact scan" if exact else "HNSW"
             for kind, fn in (("text", lambda i: sem.search_text(texts[i % len(texts)], 10)),

@@ -182,7 +182,7 @@ class AsyncLibrary:
         q = await asyncio.to_thread(lambda: clip.embed_images(grey[None])[0])
         n = max(4 * k, 50)
         rows = await self._fetch(*semantic_search.sketch_statement(q, where or [], n))
-        scored = {r[0]: (r, float(r[-1])) for r in rows}
+        scored = semantic_search.score_sketch_rows(rows)
         parsed = None
         if text and text.strip():
             tscored, p = await self._text_scores(text, where or [], n, clip)

@@ -121,6 +121,11 @@ def score_text_rows(rows: list[tuple], parsed: text_query.ParsedText) -> dict:
     return scored
 
 
+def score_sketch_rows(rows: list[tuple]) -> dict:
+    """id -> (row, sketch score) for rows of sketch_statement."""
+    return {r[0]: (r, float(r[-1])) for r in rows}
+
+
 def merge_sketch_text(sketch: dict, text: dict) -> dict:
     """Sketch + text hybrid scores; a part missing from one list gets that list's lowest score."""
     floor_s = min((s for _, s in sketch.values()), default=0.0)
@@ -199,7 +204,7 @@ class SemanticSearcher:
         t = time.perf_counter()
         rows = self._run(sketch_statement(q, where, n))
         timings["database"] = 1000 * (time.perf_counter() - t)
-        return {r[0]: (r, float(r[-1])) for r in rows}, timings
+        return score_sketch_rows(rows), timings
 
     def search_sketch(self, grey: np.ndarray, k: int = 10, where: list | None = None, label: str = "",
                       text: str | None = None) -> SearchResult:

@@ -25,22 +25,32 @@ STYLES = ("shaded", "lines")
 RENDER_SIZE = 128
 FEATURE_ANGLE = 35.0  # degrees between faces that make a drawn (sharp) edge
 
-_plotter = None
+_plotters: dict[int, object] = {}
 
 
-def _get_plotter(size: int):
-    global _plotter
+def offscreen_plotter(size: int):
+    """A reused off-screen VTK plotter of size x size pixels on white (one per size, so the
+    thumbnail and the view renders of an ingestion do not rebuild each other's)."""
     import pyvista as pv
     import vtk
 
-    if _plotter is None or _plotter.window_size != [size, size]:
-        vtk.vtkObject.GlobalWarningDisplayOff()
+    pl = _plotters.get(size)
+    if pl is None:
+        vtk.vtkObject.GlobalWarningDisplayOff()  # no "bad X server" chatter in headless workers
         # Lines drawn on a surface must win the depth test against that surface.
         vtk.vtkMapper.SetResolveCoincidentTopologyToPolygonOffset()
         pv.OFF_SCREEN = True
-        _plotter = pv.Plotter(off_screen=True, window_size=(size, size))
-        _plotter.set_background("white")
-    return _plotter
+        pl = _plotters[size] = pv.Plotter(off_screen=True, window_size=(size, size))
+        pl.set_background("white")
+    return pl
+
+
+def polydata(mesh: trimesh.Trimesh):
+    """A trimesh as a pyvista PolyData (triangles)."""
+    import pyvista as pv
+
+    faces = np.hstack([np.full((len(mesh.faces), 1), 3), mesh.faces]).ravel()
+    return pv.PolyData(np.asarray(mesh.vertices, dtype=np.float64), faces)
 
 
 def render_views(mesh_canonical: trimesh.Trimesh, size: int = RENDER_SIZE,
@@ -50,12 +60,9 @@ def render_views(mesh_canonical: trimesh.Trimesh, size: int = RENDER_SIZE,
     The mesh must be in its canonical frame (within the unit sphere); the camera is orthographic
     with a fixed extent, so the relative size of parts is kept. `angle_jitter` (radians) turns
     each camera direction a little (for augmented training views)."""
-    import pyvista as pv
-
     rng = np.random.default_rng(seed)
-    pl = _get_plotter(size)
-    faces = np.hstack([np.full((len(mesh_canonical.faces), 1), 3), mesh_canonical.faces]).ravel()
-    poly = pv.PolyData(np.asarray(mesh_canonical.vertices, dtype=np.float64), faces)
+    pl = offscreen_plotter(size)
+    poly = polydata(mesh_canonical)
     edges = poly.extract_feature_edges(feature_angle=FEATURE_ANGLE, boundary_edges=True, non_manifold_edges=False,
                                        manifold_edges=False)
     out = np.empty((len(views), 2, size, size), np.uint8)

@@ -28,41 +28,37 @@ class CreosonClient:
         self.session_id = ""
         self.log: list[tuple[str, str]] = []  # (command, function) sent, for reports and tests
 
+    def _post(self, body: dict) -> dict:
+        """Send one request envelope; the reply, or CreoError for transport failures."""
+        what = f"{body['command']}.{body['function']}"
+        req = urllib.request.Request(self.url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        self.log.append((body["command"], body["function"]))
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as r:
+                return json.loads(r.read().decode("utf-8"))
+        except (socket.timeout, TimeoutError):
+            raise CreoError(f"CREOSON did not answer {what} within {self.timeout_s:g} s") from None
+        except urllib.error.HTTPError as e:
+            raise CreoError(f"CREOSON answered HTTP {e.code} to {what}") from None
+        except urllib.error.URLError as e:
+            raise CreoError(f"cannot reach CREOSON at {self.url}: {e.reason} (is the CREOSON server running?)") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise CreoError(f"CREOSON sent a reply that is not JSON to {what}") from None
+
     def call(self, command: str, function: str, data: dict | None = None) -> dict:
         """One request; returns its data, raises CreoError on transport or Creo errors."""
         body = {"sessionId": self.session_id, "command": command, "function": function}
         if data is not None:
             body["data"] = data
-        req = urllib.request.Request(self.url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-        self.log.append((command, function))
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as r:
-                reply = json.loads(r.read().decode("utf-8"))
-        except (socket.timeout, TimeoutError):
-            raise CreoError(f"CREOSON did not answer {command}.{function} within {self.timeout_s:g} s") from None
-        except urllib.error.HTTPError as e:
-            raise CreoError(f"CREOSON answered HTTP {e.code} to {command}.{function}") from None
-        except urllib.error.URLError as e:
-            raise CreoError(f"cannot reach CREOSON at {self.url}: {e.reason} (is the CREOSON server running?)") from None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise CreoError(f"CREOSON sent a reply that is not JSON to {command}.{function}") from None
+        reply = self._post(body)
         status = reply.get("status") or {}
         if status.get("error"):
             raise CreoError(f"Creo: {command}.{function} failed: {status.get('message') or 'no message'}")
         return reply.get("data") or {}
 
     def connect(self) -> None:
-        body = {"command": "connection", "function": "connect"}
-        req = urllib.request.Request(self.url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-        self.log.append(("connection", "connect"))
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as r:
-                reply = json.loads(r.read().decode("utf-8"))
-        except (urllib.error.URLError, socket.timeout, TimeoutError, json.JSONDecodeError) as e:
-            reason = getattr(e, "reason", e)
-            raise CreoError(f"cannot reach CREOSON at {self.url}: {reason} (is the CREOSON server running?)") from None
+        reply = self._post({"command": "connection", "function": "connect"})
         if (reply.get("status") or {}).get("error") or not reply.get("sessionId"):
             raise CreoError(f"CREOSON refused the connection: {(reply.get('status') or {}).get('message')}")
         self.session_id = reply["sessionId"]

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from cadfinder.geometry.sdf import SamplingRecipe, SdfSamples, sample_sdf
-from cadfinder.workers import process_pool
+from cadfinder.workers import fill_cache
 
 TRAIN_RECIPE = SamplingRecipe(total=60_000, surface=8_000)
 
@@ -58,17 +57,10 @@ def _sample_one(args) -> str:
 def build_cache(parts: list[CatalogPart], cache_dir: str | Path, jobs: int | None = None,
                 progress: bool = True) -> list[Path]:
     """SDF samples for every part (skipping those already cached); returns the cache files."""
-    from tqdm import tqdm
-
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     todo = [(str(p.mesh_path), str(cache_dir / f"{p.part_number}.npz"), i) for i, p in enumerate(parts)]
-    missing = [t for t in todo if not Path(t[1]).exists()]
-    if missing:
-        with process_pool(jobs) as pool:
-            for _ in tqdm(pool.map(_sample_one, missing, chunksize=4), total=len(missing), desc="sdf samples",
-                          unit="part", disable=not progress, file=sys.stderr):
-                pass
+    fill_cache(_sample_one, todo, "sdf samples", jobs, progress)
     return [Path(t[1]) for t in todo]
 
 

@@ -25,7 +25,7 @@ from cadfinder.deepsdf.train import _flat_optimizer_state, _restore_optimizer_st
 from cadfinder.embeddings import model as clip_model
 from cadfinder.embeddings.captions import caption
 from cadfinder.embeddings.sketch import sketchify
-from cadfinder.workers import process_pool
+from cadfinder.workers import fill_cache
 
 VIEW_SETS = 2  # exact cameras, and cameras turned a little (augmentation)
 JITTER = 0.12  # radians
@@ -48,17 +48,10 @@ def _render_one(args) -> str:
 
 def build_view_cache(parts, cache_dir: str | Path, jobs: int | None = None, progress: bool = True) -> list[Path]:
     """Rendered views (VIEW_SETS, K, 2, S, S) of each catalog part, cached; resumable."""
-    from tqdm import tqdm
-
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     todo = [(str(p.mesh_path), str(cache_dir / f"{p.part_number}.npz")) for p in parts]
-    missing = [t for t in todo if not Path(t[1]).exists()]
-    if missing:
-        with process_pool(jobs) as pool:
-            for _ in tqdm(pool.map(_render_one, missing, chunksize=4), total=len(missing), desc="render views",
-                          unit="part", disable=not progress, file=sys.stderr):
-                pass
+    fill_cache(_render_one, todo, "render views", jobs, progress)
     return [Path(t[1]) for t in todo]
 
 

@@ -47,14 +47,17 @@ class SketchCanvas(QWidget):
         del self.undo_stack[:-UNDO_LIMIT]
         self.redo_stack.clear()
 
+    def _pen(self, erase: bool) -> QPen:
+        """Black ink, or a wider white pen that erases."""
+        return QPen(QColor("white") if erase else QColor("black"), self.pen_width * (4 if erase else 1),
+                    Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin)
+
     def stroke(self, points: list[tuple[float, float]], erase: bool | None = None) -> None:
         """Draw a polyline in canvas coordinates (0..CANVAS_SIZE) as one undoable stroke."""
         self._push_undo()
         painter = QPainter(self.image)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        erase = self.eraser if erase is None else erase
-        painter.setPen(QPen(QColor("white") if erase else QColor("black"), self.pen_width * (4 if erase else 1),
-                            Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin))
+        painter.setPen(self._pen(self.eraser if erase is None else erase))
         for a, b in zip(points, points[1:]):
             painter.drawLine(QPoint(int(a[0]), int(a[1])), QPoint(int(b[0]), int(b[1])))
         painter.end()
@@ -73,9 +76,7 @@ class SketchCanvas(QWidget):
         p = self._to_image(e.position())
         painter = QPainter(self.image)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(QPen(QColor("white") if self._erase_drag else QColor("black"),
-                            self.pen_width * (4 if self._erase_drag else 1), Qt.PenStyle.SolidLine,
-                            Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin))
+        painter.setPen(self._pen(self._erase_drag))
         painter.drawLine(self._last, p)
         painter.end()
         self._last = p

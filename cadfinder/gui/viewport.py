@@ -6,12 +6,7 @@ import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-
-def _poly(mesh):
-    import pyvista as pv
-
-    faces = np.hstack([np.full((len(mesh.faces), 1), 3), mesh.faces]).ravel()
-    return pv.PolyData(np.asarray(mesh.vertices, float), faces)
+from cadfinder.views import polydata
 
 
 def deviation_mm(decoded, exact, samples: int = 60_000) -> np.ndarray:
@@ -104,7 +99,7 @@ class Viewport(QWidget):
         pl.enable_lightkit()  # clear() drops the lights too; without them surfaces render flat
         shown = 0
         if self.decoded is not None and self.show_decoded.isChecked():
-            poly = _poly(self.decoded)
+            poly = polydata(self.decoded)
             if self.deviation is not None and self.show_deviation.isChecked() and len(self.deviation) == poly.n_points:
                 poly["deviation mm"] = self.deviation
                 shown += 1
@@ -117,7 +112,7 @@ class Viewport(QWidget):
                             opacity=0.55 if self.show_exact.isChecked() and self.exact is not None else 1.0)
         if self.exact is not None and self.show_exact.isChecked():
             shown += 1
-            pl.add_mesh(_poly(self.exact), color="#d9a441", style="surface", show_edges=False,
+            pl.add_mesh(polydata(self.exact), color="#d9a441", style="surface", show_edges=False,
                         opacity=0.5 if self.decoded is not None and self.show_decoded.isChecked() else 1.0)
         if self.query_points is not None and self.show_query.isChecked() and len(self.query_points):
             shown += 1
