@@ -200,8 +200,8 @@ class AsyncLibrary:
         z = await asyncio.to_thread(s.encode, points)
         n = s.candidate_count(max(k, 30) if text else k)
         lists = [await self._fetch(q, p) for q, p in search.knn_statements(z, n, where or [])]
-        rows = search.merge_knn(lists, n)
-        res = await asyncio.to_thread(s.rerank, points, rows, max(k, 30) if text else k, label)
+        rows = search.merge_knn(lists)
+        res = await asyncio.to_thread(s.rerank, points, rows, max(k, 30) if text else k, label, query=z)
         if text and text.strip():
             clip = await self._clip()
             scored, parsed = await self._text_scores(text, where or [], 200, clip)
@@ -217,7 +217,8 @@ class AsyncLibrary:
         rows = await self._fetch(search.LIKE_SOURCE_SQL, (part_number,))
         z, pts = search.like_source(part_number, rows[0] if rows else None)
         n = max(k, s.candidates)
-        lists = [await self._fetch(q, p) for q, p in search.knn_statements(z, n, where or [], exclude=part_number,
+        lists = [await self._fetch(q, p) for q, p in search.knn_statements(search.QueryEncoding(z, None, []), n,
+                                                                           where or [], exclude=part_number,
                                                                            views=False)]
         res = await asyncio.to_thread(s.rerank_like, part_number, pts, search.merge_knn(lists, n), k)
         res.timings_ms = {"total": 1000 * (asyncio.get_running_loop().time() - t)}

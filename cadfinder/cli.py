@@ -415,7 +415,7 @@ def cmd_search(args) -> int:
                     res = searcher.search_points(pts, k=max(args.k, 30) if args.and_text else args.k, where=where,
                                                  label=q, rerank=not args.no_rerank, timings=timings,
                                                  metric=not args.any_scale)
-                    res.warnings = warnings
+                    res.warnings = warnings + res.warnings
                     if args.and_text:
                         res = sem.combine_with_text(res, args.and_text, where)
                         res.results = res.results[:args.k]
@@ -437,12 +437,16 @@ def cmd_search(args) -> int:
 def cmd_embed(args) -> int:
     from cadfinder import library, models
     from cadfinder.embeddings.part_views import backfill
+    from cadfinder.ingest import backfill_views
 
     s = _settings(args)
     clip = models.clip(s)
     with library.writer(s, args.db) as conn:
+        scans = backfill_views(conn, progress=not args.quiet)
         out = backfill(conn, clip, everything=args.all, progress=not args.quiet)
-    _print(out, args.json)
+    out["failed"] += scans.pop("failed")
+    out["errors"] = scans.pop("errors") + out["errors"]
+    _print(out | scans, args.json)
     return 0 if out["failed"] == 0 else 3
 
 
@@ -819,7 +823,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the query's size means nothing (unknown units): match shape at any scale")
     se.set_defaults(func=cmd_search)
 
-    em = sub.add_parser("embed", parents=[common], help="compute view/text embeddings missing for the current CLIP model")
+    em = sub.add_parser("embed", parents=[common], help="compute what search needs and a part lacks: scan-view descriptors "
+                        "(partial-scan search) and view/text embeddings for the current CLIP model")
     em.add_argument("--all", action="store_true", help="re-embed every part, not only missing or outdated ones")
     em.add_argument("--quiet", action="store_true")
     em.set_defaults(func=cmd_embed)

@@ -25,7 +25,6 @@ from cadfinder.geometry.readers import MESH_SUFFIXES, PART_SUFFIXES
 from cadfinder.workers import process_pool
 
 SURFACE_POINTS = 4096  # stored with normals for the point-to-plane re-rank
-SCAN_VIEWS = 6  # simulated one-view scans per part whose encoder latents are stored too
 MESH_PREFERENCE = [".stl", ".ply", ".obj", ".off", ".glb", ".gltf", ".step", ".stp", ".iges", ".igs"]
 SIDECAR_FIELDS = ("part_number", "revision", "name", "family", "material", "description", "access_group",
                   "genome", "units")
@@ -152,6 +151,7 @@ def process_part(pf: PartFile, weights_dir: str, refine_steps: int = 0, thumbnai
     from cadfinder.deepsdf.encoder import encode
     from cadfinder.genome.validate import feature_counts, validate
     from cadfinder.geometry.normalize import catalog_frame
+    from cadfinder.geometry import scan_views
     from cadfinder.geometry.readers import read_mesh
     from cadfinder.geometry.sdf import sample_surface
 
@@ -168,7 +168,7 @@ def process_part(pf: PartFile, weights_dir: str, refine_steps: int = 0, thumbnai
     surf, surf_normals = sample_surface(canon, SURFACE_POINTS, rng)
     enc, dec = _worker_models(weights_dir, refine_steps)
     z = encode(enc, [surf])[0]
-    view_latents = encode(enc, simulated_views(canon, SCAN_VIEWS)).numpy().astype(np.float32)
+    view_descriptors, view_frames = scan_views.part_views(canon)
     if refine_steps and dec is not None:
         from cadfinder.deepsdf.infer import fit_latent
         from cadfinder.geometry.sdf import SamplingRecipe, sample_sdf
@@ -241,18 +241,11 @@ def process_part(pf: PartFile, weights_dir: str, refine_steps: int = 0, thumbnai
         "surface_sample": np.hstack([surf, surf_normals]).astype(np.float16).tobytes(),
         "encoder_version": Path(weights_dir).name,
         "ingest_warnings": warnings,
-        "view_latents": view_latents,
+        "view_descriptors": view_descriptors,
+        "view_frames": view_frames,
+        "view_version": scan_views.VERSION,
         "views": views,
     }
-
-
-def simulated_views(canon, n: int, seed: int = 0) -> list[np.ndarray]:
-    """One-view scans of a part (canonical frame) from evenly spread directions."""
-    from cadfinder.geometry.scan import ScanSettings, simulate_scan
-
-    settings = ScanSettings(points=2048, views=1, noise=0.003, uneven=0.3, outliers=0.0, resolution=120,
-                            dense=50_000)
-    return [simulate_scan(canon, settings, seed=seed * 1000 + i).points for i in range(n)]
 
 
 def _safe_process(pf, weights_dir, refine_steps, thumbnails, clip=None):
@@ -270,7 +263,7 @@ COLUMNS = ("part_number", "revision", "name", "family", "description", "material
            "surface_area_mm2", "bbox_min", "bbox_max", "size_x_mm", "size_y_mm", "size_z_mm", "center_of_mass",
            "units", "norm_offset", "norm_scale", "genome", "feature_counts", "source_file", "content_hash",
            "thumbnail_png", "mesh_format", "mesh_data", "access_group", "sdf_latent", "surface_sample",
-           "encoder_version", "ingest_warnings")  # view_latents go to their own table
+           "encoder_version", "ingest_warnings", "view_version")  # view descriptors go to their own table
 
 
 def _upsert(conn, row: dict) -> str:
@@ -287,10 +280,7 @@ def _upsert(conn, row: dict) -> str:
         inserted = conn.execute(q, {c: row[c] for c in COLUMNS}).fetchone()[0]
         model_id = conn.execute("SELECT id FROM cad_models WHERE part_number = %s AND revision = %s",
                                 (row["part_number"], row["revision"])).fetchone()[0]
-        conn.execute("DELETE FROM scan_view_latents WHERE model_id = %s", (model_id,))
-        with conn.cursor() as cur:
-            cur.executemany("INSERT INTO scan_view_latents (model_id, view, latent) VALUES (%s, %s, %s)",
-                            [(model_id, i, v) for i, v in enumerate(row["view_latents"])])
+        store_views(conn, model_id, row["view_descriptors"], row["view_frames"])
         if row.get("views") is not None:
             from cadfinder.embeddings.part_views import store
 
@@ -306,6 +296,60 @@ def _upsert(conn, row: dict) -> str:
                 conn.execute("INSERT INTO manufacturing_features (model_id, feature_type, parameters) "
                              "VALUES (%s, %s, %s)", (model_id, f["type"], json.dumps(f)))
     return "added" if inserted else "updated"
+
+
+def store_views(conn, model_id, descriptors: np.ndarray, frames: np.ndarray) -> None:
+    """Replace a part's scan-view descriptors (inside the caller's transaction)."""
+    from pgvector import HalfVector
+
+    conn.execute("DELETE FROM scan_view_descriptors WHERE model_id = %s", (model_id,))
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO scan_view_descriptors (model_id, view, descriptor, frame) VALUES (%s, %s, %s, %s)",
+                        [(model_id, i, HalfVector(d), f.tolist()) for i, (d, f) in enumerate(zip(descriptors, frames))])
+
+
+def _views_of_stored(args):
+    from cadfinder.geometry import scan_views
+    from cadfinder.geometry.readers import stored_canonical_mesh
+
+    model_id, pn, blob, fmt, off, scale = args
+    try:
+        return model_id, pn, scan_views.part_views(stored_canonical_mesh(blob, fmt, off, scale)), None
+    except Exception as e:  # one unreadable stored mesh must not stop the rest
+        return model_id, pn, None, f"{pn}: {type(e).__name__}: {e}"
+
+
+def backfill_views(conn, jobs: int | None = None, progress: bool = True, batch: int = 64) -> dict:
+    """Scan-view descriptors for parts that lack them or have another version's, computed from
+    the stored meshes (libraries ingested before they existed); resumable, one part per
+    transaction. Returns counts."""
+    from tqdm import tqdm
+
+    from cadfinder.geometry import scan_views
+
+    ids = [r[0] for r in conn.execute(
+        "SELECT id FROM cad_models WHERE mesh_data IS NOT NULL AND view_version IS DISTINCT FROM %s "
+        "ORDER BY part_number", (scan_views.VERSION,)).fetchall()]
+    conn.commit()
+    done, failed, errors = 0, 0, []
+    bar = tqdm(total=len(ids), desc="scan views", unit="part", disable=not progress or not ids, file=sys.stderr)
+    with process_pool(jobs) as pool:
+        for start in range(0, len(ids), batch):
+            rows = conn.execute("SELECT id, part_number, mesh_data, mesh_format, norm_offset, norm_scale "
+                                "FROM cad_models WHERE id = ANY(%s)", (ids[start:start + batch],)).fetchall()
+            conn.commit()
+            for model_id, pn, views, err in pool.map(_views_of_stored, rows):
+                bar.update()
+                if err:
+                    failed += 1
+                    errors.append(err)
+                    continue
+                with conn.transaction():
+                    store_views(conn, model_id, *views)
+                    conn.execute("UPDATE cad_models SET view_version = %s WHERE id = %s", (scan_views.VERSION, model_id))
+                done += 1
+    bar.close()
+    return {"scan_views": done, "failed": failed, "errors": errors[:20], "view_version": scan_views.VERSION}
 
 
 def ingest(conn, paths: list[str | Path], weights_dir: str | Path, jobs: int | None = None,

@@ -19,11 +19,19 @@ from scipy.spatial import cKDTree
 from cadfinder import filters as filters_mod
 from cadfinder.errors import CadfinderError, InputError
 from cadfinder.geometry.compare import shape_distance
-from cadfinder.geometry.normalize import pca_frames, register
+from cadfinder.geometry.normalize import Registration, pca_frames
 from cadfinder.resources import resource_path
 
-SCALE_STEPS = (0.85, 1.0, 1.18)  # scale multipliers tried when the query's units are unknown
+# Scale multipliers around a view match's estimate when the query's units are unknown (the
+# nearest stored view is up to ~15 degrees off the scan's direction, which moves its radius).
+SCALE_STEPS = (0.95, 1.05)
 COVERAGE_WEIGHT = 0.5  # weight of the missing-coverage term against the one-sided fit residual
+SIZE_WEIGHT = 0.1  # metric queries: cost per unit |log(fitted size / real size)|
+SCREEN_POINTS = 120  # query points for screening every pose start of every candidate
+FIT_POINTS = 400  # query points for the careful fit of the best candidates
+UNREFINED_PENALTY = 1.0  # candidates not fitted carefully rank below every fitted one
+UNITS_TOLERANCE = 0.1  # |log(fitted size / real size)| of the best part beyond which units look wrong
+UNITS_MARGIN = 0.7  # any-scale matching wins when its best fit is this much tighter than the real-size one
 # Residual (trimmed mean distance, unit-sphere units) at which the score is 0.5, and its spread;
 # `cadfinder eval retrieval --calibrate` refits these on held-out parts.
 DEFAULT_CALIBRATION = {"r_half": 0.02, "width": 0.006}
@@ -89,49 +97,99 @@ def session_statements(ef_search: int) -> list:
 
 _KNN_COLS = sql.SQL("m.part_number, m.name, m.family, m.material, m.mass_kg, m.surface_sample, m.norm_scale, "
                     "m.norm_offset")
+VIEW_CANDIDATES = 100  # parts brought in by their best-matching scan views
+SEEDS_PER_PART = 2  # best-matching views of a part whose frames start its fit
 
 
-def knn_statements(z: np.ndarray, n: int, where: list, exclude: str | None = None,
+@dataclass
+class QueryEncoding:
+    """A query point cloud, encoded: the shape latent and the pose-free scan-view descriptors."""
+
+    latent: np.ndarray
+    descriptors: np.ndarray  # (8, DIM), one per frame of scan_views.query_frames
+    frames: list
+
+
+@dataclass
+class Candidate:
+    part_number: str
+    name: str
+    family: str | None
+    material: str | None
+    mass_kg: float | None
+    surface_sample: bytes
+    norm_scale: float
+    norm_offset: list
+    distance: float
+    seeds: list  # (query frame index, view frame as 13 floats) from the best-matching views
+
+
+def knn_statements(query: QueryEncoding, n: int, where: list, exclude: str | None = None,
                    views: bool = True) -> list[tuple[sql.Composable, dict]]:
-    """SQL for the nearest parts to a latent: by their complete-shape latent (filtered in the
-    index scan) and, with `views`, by the latents of their simulated partial scans."""
+    """SQL for the nearest parts to a query: by the complete-shape latent (filtered in the index
+    scan) and, with `views`, by the descriptors of their simulated one-view scans (best views
+    per part, with their frames)."""
     cond, params = filters_mod.to_sql(where)
     if exclude is not None:
         cond = sql.SQL("{} AND part_number <> %(exclude)s").format(cond)
         params["exclude"] = exclude
-    params |= {"z": np.asarray(z, np.float32), "n": n, "nv": n * 4}
+    params |= {"z": np.asarray(query.latent, np.float32), "n": n}
     out = [(sql.SQL("""
         WITH nn AS MATERIALIZED (
             SELECT id, sdf_latent <=> %(z)s AS dist FROM cad_models m
              WHERE sdf_latent IS NOT NULL AND surface_sample IS NOT NULL AND {cond}
              ORDER BY sdf_latent <=> %(z)s LIMIT %(n)s)
-        SELECT {cols}, nn.dist FROM nn JOIN cad_models m ON m.id = nn.id ORDER BY nn.dist""").format(
-        cond=cond, cols=_KNN_COLS), params)]
-    if views:
+        SELECT {cols}, nn.dist, NULL::real[], NULL::int[] FROM nn JOIN cad_models m ON m.id = nn.id
+         ORDER BY nn.dist""").format(cond=cond, cols=_KNN_COLS), params)]
+    if views and query.descriptors is not None:
+        from pgvector import HalfVector
+
+        vparams = dict(params) | {"nv": 4 * VIEW_CANDIDATES, "nview": VIEW_CANDIDATES, "seeds": SEEDS_PER_PART}
+        rows = []
+        for i, d in enumerate(query.descriptors):
+            vparams[f"q{i}"] = HalfVector(d)
+            rows.append(sql.SQL("({}, {})").format(sql.Literal(i), sql.Placeholder(f"q{i}")))
+        # Each query frame's nearest views (the filter inside, so that iterative index scans keep
+        # going until enough pass it); per part its best views, each with the frame that matched.
         out.append((sql.SQL("""
-            WITH v AS MATERIALIZED (
-                SELECT model_id, latent <=> %(z)s AS dist FROM scan_view_latents
-                 ORDER BY latent <=> %(z)s LIMIT %(nv)s),
-            best AS (SELECT model_id, min(dist) AS dist FROM v GROUP BY model_id)
-            SELECT {cols}, best.dist FROM best JOIN cad_models m ON m.id = best.model_id
-             WHERE surface_sample IS NOT NULL AND {cond} ORDER BY best.dist LIMIT %(n)s""").format(
-            cond=cond, cols=_KNN_COLS), params))
+            WITH q(variant, v) AS (VALUES {rows}),
+            hits AS MATERIALIZED (
+                SELECT q.variant, h.* FROM q CROSS JOIN LATERAL (
+                    SELECT d.model_id, d.frame, d.descriptor <=> q.v::halfvec AS dist
+                      FROM scan_view_descriptors d JOIN cad_models m ON m.id = d.model_id
+                     WHERE m.surface_sample IS NOT NULL AND {cond}
+                     ORDER BY d.descriptor <=> q.v::halfvec LIMIT %(nv)s) h),
+            ranked AS (SELECT *, row_number() OVER (PARTITION BY model_id ORDER BY dist) AS r FROM hits),
+            best AS (SELECT model_id, min(dist) AS dist, array_agg(frame ORDER BY r) AS frames,
+                            array_agg(variant ORDER BY r) AS variants
+                       FROM ranked WHERE r <= %(seeds)s GROUP BY model_id)
+            SELECT {cols}, best.dist, best.frames, best.variants FROM best JOIN cad_models m ON m.id = best.model_id
+             ORDER BY best.dist LIMIT %(nview)s""").format(
+            rows=sql.SQL(", ").join(rows), cond=cond, cols=_KNN_COLS), vparams))
     return out
 
 
-def merge_knn(row_lists: list[list[tuple]], n: int) -> list[tuple]:
-    """One candidate list from the shape and the view lists. Their distances are not on one
-    scale, so the lists alternate (views first), dropping repeats."""
-    if len(row_lists) == 1:
-        return row_lists[0][:n]
-    rows, by_view = row_lists
+def merge_knn(row_lists: list[list[tuple]], n: int | None = None) -> list[Candidate]:
+    """One candidate list from the shape and the view lists (views first, alternating, since
+    their distances are not on one scale); a part in both keeps its view seeds."""
+    lists = [[_candidate(r) for r in rows] for rows in row_lists]
+    if len(lists) == 1:
+        return lists[0][:n]
+    by_shape, by_view = lists
+    seeded = {c.part_number: c for c in by_view}
     merged, seen = [], set()
-    for pair in zip(by_view + [None] * len(rows), rows + [None] * len(by_view)):
-        for r in pair:
-            if r is not None and r[0] not in seen:
-                seen.add(r[0])
-                merged.append(r)
-    return merged[:n]
+    for pair in zip(by_view + [None] * len(by_shape), by_shape + [None] * len(by_view)):
+        for c in pair:
+            if c is not None and c.part_number not in seen:
+                seen.add(c.part_number)
+                merged.append(seeded.get(c.part_number, c))
+    return merged if n is None else merged[:n]
+
+
+def _candidate(row: tuple) -> Candidate:
+    pn, name, family, material, mass, blob, norm_scale, norm_offset, dist, frames, variants = row
+    seeds = list(zip(variants, frames)) if frames else []
+    return Candidate(pn, name, family, material, mass, blob, norm_scale, norm_offset, float(dist), seeds)
 
 
 class Searcher:
@@ -154,12 +212,12 @@ class Searcher:
 
     # -- database -----------------------------------------------------------------------------
 
-    def knn(self, z: np.ndarray, n: int, where: list, exclude: str | None = None,
-            views: bool = True) -> list[tuple]:
-        """Nearest parts to a latent (see knn_statements)."""
-        lists = [self.conn.execute(q, p).fetchall() for q, p in knn_statements(z, n, where, exclude, views)]
+    def knn(self, query: QueryEncoding, n: int, where: list, exclude: str | None = None,
+            views: bool = True) -> list[Candidate]:
+        """Candidate parts for a query (see knn_statements)."""
+        lists = [self.conn.execute(q, p).fetchall() for q, p in knn_statements(query, n, where, exclude, views)]
         self.conn.commit()
-        return merge_knn(lists, n)
+        return merge_knn(lists)
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -172,11 +230,15 @@ class Searcher:
             self._trees[pn] = t
         return t
 
-    def encode(self, points: np.ndarray) -> np.ndarray:
-        """The encoder latent of a query point cloud."""
+    def encode(self, points: np.ndarray, views: bool = True) -> QueryEncoding:
+        """The encoder latent and (with `views`) the scan-view descriptors of a query cloud."""
         from cadfinder.deepsdf.encoder import encode
+        from cadfinder.geometry import scan_views
 
-        return encode(self.encoder, [points])[0].numpy()
+        z = encode(self.encoder, [points])[0].numpy()
+        if not views:
+            return QueryEncoding(z, None, [])
+        return QueryEncoding(z, scan_views.query_descriptors(points), scan_views.query_frames(points))
 
     def search_points(self, points: np.ndarray, k: int = 10, where: list | None = None,
                       label: str = "", rerank: bool = True, timings: dict | None = None,
@@ -184,64 +246,117 @@ class Searcher:
         """k closest parts to a point cloud (any pose, any scale).
 
         With `metric`, each candidate is also fitted at its real size (the query's units are
-        millimetres, as a scan's are), besides the scale estimated from the shapes; the better
-        fit counts. Without it only the estimated scale is tried (a query of unknown units)."""
+        millimetres, as a scan's are) and in its own coordinates, and a fit far from the real
+        size costs; without it (a query of unknown units) only the scales estimated from the
+        shapes are tried."""
         timings = dict(timings or {})
         t = time.perf_counter()
-        z = self.encode(points)
+        query = self.encode(points, views=rerank)
         timings["encode"] = 1000 * (time.perf_counter() - t)
         t = time.perf_counter()
-        rows = self.knn(z, self.candidate_count(k, rerank), where or [])
+        rows = self.knn(query, self.candidate_count(k, rerank), where or [], views=rerank)
         timings["database"] = 1000 * (time.perf_counter() - t)
-        return self.rerank(points, rows, k, label, rerank, timings, metric)
+        return self.rerank(points, rows, k, label, rerank, timings, metric, query)
 
     def candidate_count(self, k: int, rerank: bool = True) -> int:
+        """Candidates by shape latent (the view descriptors bring VIEW_CANDIDATES more)."""
         return max(k, self.candidates) if rerank else k
 
-    def rerank(self, points: np.ndarray, rows: list[tuple], k: int, label: str = "", rerank: bool = True,
-               timings: dict | None = None, metric: bool = True) -> SearchResult:
-        """Geometric re-rank of k-NN candidates (rows from knn) against the query points."""
+    def rerank(self, points: np.ndarray, rows: list[Candidate], k: int, label: str = "", rerank: bool = True,
+               timings: dict | None = None, metric: bool = True, query: QueryEncoding | None = None) -> SearchResult:
+        """Geometric re-rank of candidates (from knn) against the query points: every candidate's
+        pose starts are screened on a small subsample, the `candidates` best are fitted with
+        more points and judged by fit plus missing coverage (see geometry.candidate_fit)."""
+        from cadfinder.geometry import candidate_fit as cf
+        from cadfinder.geometry import scan_views
+
         timings = dict(timings or {})
         t = time.perf_counter()
-        results = []
-        src = points
-        if len(src) > 300:
-            src = src[np.random.default_rng(0).choice(len(src), 300, replace=False)]
-        src_frame = pca_frames(src)[0]
-        dense = points if len(points) <= 3000 else points[np.random.default_rng(1).choice(len(points), 3000, replace=False)]
-        for pn, name, family, material, mass, blob, norm_scale, norm_offset, dist in rows:
-            r = None
-            fitted = None
-            if rerank and blob is not None:
-                tree, normals, frame = self._tree(pn, blob)
-                # Estimated scale: PCA radius ratio, and without real units a few steps around it
-                # (a partial scan's radius is biased; measured on held-out random-scale scans:
-                # recall@10 0.27 -> 0.43 with the steps, at 2.7x the re-rank time).
-                base = frame.scale / src_frame.scale
-                steps = (1.0,) if metric else SCALE_STEPS
-                fits = [register(src, tree.data, dst_normals=normals, dst_tree=tree, src_frame=src_frame,
-                                 dst_frame=frame, scale=base * m) for m in steps]
-                if metric and norm_scale:
-                    # Real size; and one more start: the query may already be in the part's own
-                    # coordinates (an STL exported from CAD, a scan registered to the drawing).
-                    own = (np.eye(3), -np.asarray(norm_offset, float) / norm_scale)
-                    fits.append(register(src, tree.data, dst_normals=normals, dst_tree=tree, src_frame=src_frame,
-                                         dst_frame=frame, scale=1.0 / norm_scale, extra_starts=[own]))
-                costs = [f.residual + size_penalty(f.scale * src_frame.scale / frame.scale) for f in fits]
-                best = fits[int(np.argmin(costs))]
-                fitted = best.apply(dense)
-                r = min(costs) + COVERAGE_WEIGHT * coverage_residual(fitted, tree, normals)
-            results.append(Result(pn, 0.0, name, family, material, mass, r, float(dist), fitted))
-        if rerank:
-            results.sort(key=lambda x: (x.residual is None, x.residual if x.residual is not None else 0))
-            for x in results:
-                x.score = score_from_residual(x.residual, self.cal) if x.residual is not None else 0.0
-        else:
+        results = [Result(c.part_number, 0.0, c.name, c.family, c.material, c.mass_kg, None, c.distance)
+                   for c in rows]
+        if not rerank:
             for x in results:
                 x.score = max(0.0, 1.0 - x.latent_distance)
+            timings["total"] = sum(v for key, v in timings.items() if key != "total")
+            return SearchResult(label, results[:k], timings)
+        frames = query.frames if query is not None and query.frames else scan_views.query_frames(points)
+        dense = scan_views.subsample(points, scan_views.VIEW_POINTS)
+        dense_tree = cKDTree(dense)
+        small, medium = dense[:SCREEN_POINTS], dense[:FIT_POINTS]
+        screened = []
+        for c, res in zip(rows, results):
+            tree, normals, part_frame = self._tree(c.part_number, c.surface_sample)
+            starts = self._starts(c, frames, part_frame, metric)
+            kept, r = cf.screen(small, tree, normals, starts)
+            cost = r + self._size_cost(kept.scales, c, metric)
+            best = int(np.argmin(cost))
+            reg = Registration(kept.rot[best], float(kept.scales[best]), kept.trans[best], float(r[best]))
+            cost = float(cost[best]) + COVERAGE_WEIGHT * cf.coverage_residual(reg, dense_tree, tree, normals)
+            screened.append((cost, c, res, kept))
+        screened.sort(key=lambda x: x[0])
+        size_ratio = {}
+        for cost, c, res, kept in screened[self.candidates:]:
+            res.residual = cost + UNREFINED_PENALTY
+        for _, c, res, kept in screened[: self.candidates]:
+            tree, normals, _ = self._tree(c.part_number, c.surface_sample)
+            regs, r = cf.refine(medium, tree, normals, kept)
+            costs = r + self._size_cost(kept.scales, c, metric)
+            best = None
+            for reg, cost in zip(regs, costs):
+                total = float(cost) + COVERAGE_WEIGHT * cf.coverage_residual(reg, dense_tree, tree, normals)
+                if best is None or total < best[0]:
+                    best = (total, reg)
+            if not metric:
+                best = cf.refine_scale(medium, dense_tree, tree, normals, best[1], COVERAGE_WEIGHT)
+            res.residual = best[0]
+            res.fitted_query = best[1].apply(dense)
+            size_ratio[c.part_number] = best[1].scale * c.norm_scale if c.norm_scale else 1.0
+        results.sort(key=lambda x: x.residual)
+        if metric and results:
+            # Are the query's units what they claim? When the best part does not fit at its real
+            # size, or fits only loosely, match shapes at any scale too; if that fits clearly
+            # better, the size prior would only favour parts that happen to match the claimed size.
+            ratio = size_ratio.get(results[0].part_number, 1.0)
+            off_size = abs(np.log(ratio)) > UNITS_TOLERANCE
+            if off_size or results[0].residual > self.cal["r_half"]:
+                first = 1000 * (time.perf_counter() - t)
+                free = self.rerank(points, rows, k, label, True, timings, False, query)
+                free.timings_ms["rerank"] += first
+                free.timings_ms["total"] += first
+                if off_size or free.results[0].residual < UNITS_MARGIN * results[0].residual:
+                    free.warnings.append("the query fits no library part well at its stated size: shapes were "
+                                         "matched at any scale (check the query's units, --units)")
+                    return free
+        for x in results:
+            x.score = score_from_residual(x.residual, self.cal)
         timings["rerank"] = 1000 * (time.perf_counter() - t)
         timings["total"] = sum(v for key, v in timings.items() if key != "total")
         return SearchResult(label, results[:k], timings)
+
+    @staticmethod
+    def _starts(c: Candidate, frames: list, part_frame, metric: bool):
+        """Pose starts for one candidate: its matched views (or its whole PCA frame), and for a
+        metric query the real size and the part's own coordinates."""
+        from cadfinder.geometry import candidate_fit as cf
+        from cadfinder.geometry import scan_views
+
+        real = 1.0 / c.norm_scale if metric and c.norm_scale else None
+        pairs = [(frames[v], scan_views.frame_from_array(f)) for v, f in c.seeds] or [(frames[0], part_frame)]
+        out = []
+        for fq, fv in pairs:
+            base = fv.scale / fq.scale
+            steps = [base] + ([real] if real else []) if metric else [base * m for m in SCALE_STEPS]
+            out.append(cf.frame_pair_starts(fq, fv, steps, matched_axes=bool(c.seeds)))
+        if real:
+            out.append(cf.own_frame_start(c.norm_offset, c.norm_scale))
+        return cf.Starts.concat(out)
+
+    @staticmethod
+    def _size_cost(scales: np.ndarray, c: Candidate, metric: bool) -> np.ndarray:
+        """For a metric query: the cost of a fit away from the part's real size."""
+        if not metric or not c.norm_scale:
+            return np.zeros(len(scales))
+        return SIZE_WEIGHT * np.abs(np.log(np.asarray(scales) * c.norm_scale))
 
     def search_like(self, part_number: str, k: int = 10, where: list | None = None) -> SearchResult:
         """Parts most like a library part (its latent, re-ranked by its own surface sample)."""
@@ -251,22 +366,24 @@ class Searcher:
         z, pts = like_source(part_number, row)
         timings = {"load": 1000 * (time.perf_counter() - t)}
         t = time.perf_counter()
-        rows = self.knn(z, max(k, self.candidates), where or [], exclude=part_number, views=False)
+        rows = self.knn(QueryEncoding(z, None, []), max(k, self.candidates), where or [], exclude=part_number,
+                        views=False)
         timings["database"] = 1000 * (time.perf_counter() - t)
         return self.rerank_like(part_number, pts, rows, k, timings)
 
-    def rerank_like(self, part_number: str, pts: np.ndarray, rows: list[tuple], k: int,
+    def rerank_like(self, part_number: str, pts: np.ndarray, rows: list[Candidate], k: int,
                     timings: dict | None = None) -> SearchResult:
         """Re-rank k-NN candidates by their shape distance to a library part's surface sample."""
         timings = dict(timings or {})
         t = time.perf_counter()
         pts_tree = cKDTree(pts)
         results = []
-        for pn, name, family, material, mass, blob, _, _, dist in rows:
-            tree, _, _ = self._tree(pn, blob)
+        for c in rows:
+            tree, _, _ = self._tree(c.part_number, c.surface_sample)
             # Both are in their canonical frames already: compare directly, both ways.
             r = shape_distance(pts, tree.data, stride=4, a_tree=pts_tree, b_tree=tree)
-            results.append(Result(pn, score_from_residual(r, self.cal), name, family, material, mass, r, float(dist)))
+            results.append(Result(c.part_number, score_from_residual(r, self.cal), c.name, c.family, c.material,
+                                  c.mass_kg, r, c.distance))
         results.sort(key=lambda x: x.residual)
         timings["rerank"] = 1000 * (time.perf_counter() - t)
         timings["total"] = sum(v for key, v in timings.items() if key != "total")
@@ -284,39 +401,6 @@ def like_source(part_number: str, row) -> tuple[np.ndarray, np.ndarray]:
     if row[0] is None or row[1] is None:
         raise InputError(f"part {part_number!r} has no shape data yet (re-ingest it)")
     return row[0].to_numpy(), unpack_surface(row[1])[0]
-
-
-def coverage_residual(scan: np.ndarray, tree: cKDTree, normals: np.ndarray, trim: float = 0.8) -> float:
-    """How much of the candidate that the scanner should have seen is missing from the scan.
-
-    The view direction is the dominant direction of the candidate normals where the aligned scan
-    lies (a scanner sees surfaces facing it), signed so most of them face it; the candidate's
-    points visible from there (z-buffer) should each have a scan point nearby. A wrong part
-    that the scan only touches here and there leaves much of its visible side unexplained.
-    """
-    from cadfinder.geometry.scan import visible
-
-    _, idx = tree.query(scan)
-    n = normals[idx]
-    _, vecs = np.linalg.eigh(n.T @ n)
-    view = vecs[:, -1]
-    if (n @ view).mean() > 0:
-        view = -view
-    seen = visible(tree.data, normals, view, resolution=64)
-    if seen.sum() < 10:
-        return 0.0
-    d = cKDTree(scan).query(tree.data[seen])[0]
-    keep = max(1, int(trim * len(d)))
-    return float(np.sort(d)[:keep].mean())
-
-
-def size_penalty(ratio: float, low: float = 0.6, high: float = 1.6, weight: float = 0.1) -> float:
-    """Residual added when the query, at the scale tried, is implausibly small or large for the
-    candidate (ratio of their robust radii about their own centroids). One view of a part still
-    spans most of it, while a small query shrunk onto a big part would otherwise fit any of its
-    flat faces perfectly. The upper bound is loose: a one-sided view's centroid sits off the
-    part's centre, which stretches its radius (up to ~1.45 measured on a single view of a sleeve)."""
-    return weight * max(0.0, float(np.log(low / ratio)), float(np.log(ratio / high)))
 
 
 def unpack_surface(blob: bytes) -> tuple[np.ndarray, np.ndarray]:

@@ -108,3 +108,57 @@ def test_scan_occludes_hidden_surfaces():
     vis = scan.visible(pts, nrm, np.array([0, 0, -1.0]), 100)
     assert vis.sum() > 1000
     assert np.all(pts[vis][:, 2] > 0.5)
+
+
+def l_bracket() -> trimesh.Trimesh:
+    """An asymmetric test part in a unit-sphere-ish frame: an L of two unequal plates and a boss."""
+    a = trimesh.creation.box((1.2, 0.6, 0.1))
+    b = trimesh.creation.box((0.1, 0.6, 0.7))
+    b.apply_translation([0.55, 0, 0.4])
+    c = trimesh.creation.cylinder(0.12, 0.3)
+    c.apply_translation([-0.3, 0.1, 0.2])
+    return trimesh.util.concatenate([a, b, c])
+
+
+def test_scan_view_descriptor_ignores_pose_and_scale():
+    from cadfinder.geometry import scan_views
+
+    part = l_bracket()
+    descs, frames = scan_views.part_views(part, n=12)
+    assert descs.shape == (12, scan_views.DIM) and frames.shape == (12, 13)
+    assert np.allclose(np.linalg.norm(descs, axis=1), 1, atol=1e-5)
+    s = scan.simulate_scan(part, scan.ScanSettings(points=3000, noise=0.0, uneven=0.0, outliers=0.0), seed=2)
+    rot = Rotation.random(random_state=5).as_matrix()
+    moved = (s.points @ rot.T) * 37.0 + [100.0, -20.0, 5.0]
+    q0, q1 = scan_views.query_descriptors(s.points), scan_views.query_descriptors(moved)
+    # The same cloud in another pose and unit: one of the eight frames gives the same descriptor.
+    assert (q1 @ q0[0]).max() > 0.97
+
+
+def test_candidate_fit_recovers_a_one_view_scan_pose():
+    from scipy.spatial import cKDTree
+
+    from cadfinder.geometry import candidate_fit as cf
+    from cadfinder.geometry import scan_views
+
+    part = l_bracket()
+    pts, nrm = sdf.sample_surface(part, 4096, np.random.default_rng(0))
+    tree = cKDTree(pts)
+    descs, frames = scan_views.part_views(part)
+    s = scan.simulate_scan(part, scan.ScanSettings(points=3000, random_pose=True, scale_range=(0.2, 0.2)), seed=4)
+    q = scan_views.subsample(s.points)
+    qd, qf = scan_views.query_descriptors(s.points), scan_views.query_frames(s.points)
+    sims = descs @ qd.T
+    view, variant = np.unravel_index(np.argmax(sims), sims.shape)
+    fv = scan_views.frame_from_array(frames[view])
+    starts = cf.frame_pair_starts(qf[variant], fv, [fv.scale / qf[variant].scale * m for m in (0.95, 1.05)],
+                                  matched_axes=True)
+    kept, _ = cf.screen(q[:120], tree, nrm, starts)
+    regs, res = cf.refine(q[:400], tree, nrm, kept)
+    best = regs[int(np.argmin(res))]
+    # Ground truth: the part's points are (scan - t) / s @ R.
+    truth = ((s.points - s.translation) / s.scale) @ s.rotation
+    fitted = best.apply(s.points)
+    assert np.median(np.linalg.norm(fitted - truth, axis=1)) < 0.03
+    assert best.scale == pytest.approx(1 / s.scale, rel=0.08)
+    assert cf.coverage_residual(best, cKDTree(q), tree, nrm) < 0.05

@@ -12,9 +12,10 @@ VECTOR_COLUMNS = (
     ("cad_models", "sdf_latent"),
     ("cad_models", "image_embedding"),
     ("cad_models", "text_embedding"),
-    ("scan_view_latents", "latent"),
+    ("scan_view_descriptors", "descriptor"),
     ("part_views", "embedding"),
 )
+HALF_PRECISION = {("scan_view_descriptors", "descriptor")}  # halfvec columns
 
 
 def index_name(table: str, column: str) -> str:
@@ -24,12 +25,13 @@ def index_name(table: str, column: str) -> str:
 def _create(conn: psycopg.Connection, table: str, column: str, idx: IndexSettings) -> None:
     conn.execute(
         sql.SQL(
-            "CREATE INDEX IF NOT EXISTS {} ON {} USING hnsw ({} vector_cosine_ops) "
+            "CREATE INDEX IF NOT EXISTS {} ON {} USING hnsw ({} {}) "
             "WITH (m = {}, ef_construction = {})"
         ).format(
             sql.Identifier(index_name(table, column)),
             sql.Identifier(table),
             sql.Identifier(column),
+            sql.SQL("halfvec_cosine_ops" if (table, column) in HALF_PRECISION else "vector_cosine_ops"),
             sql.Literal(int(idx.hnsw_m)),
             sql.Literal(int(idx.hnsw_ef_construction)),
         )

@@ -9,7 +9,7 @@ from cadfinder.db.connection import ROLE_NAMES, Target, connect, explain, target
 from cadfinder.errors import DatabaseError
 from cadfinder.settings import Settings
 
-TABLES = ("cad_models", "assembly_hierarchy", "manufacturing_features", "scan_view_latents", "part_views")
+TABLES = ("cad_models", "assembly_hierarchy", "manufacturing_features", "scan_view_descriptors", "part_views")
 
 
 def _roles_present(conn: psycopg.Connection) -> bool:

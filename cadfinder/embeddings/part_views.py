@@ -6,7 +6,6 @@ weights: that works from the database alone (the stored mesh and canonical frame
 
 from __future__ import annotations
 
-import io
 import sys
 from dataclasses import dataclass
 
@@ -54,8 +53,9 @@ def store(conn, model_id, e: PartEmbeddings) -> None:
 def backfill(conn, cm: ClipModel, everything: bool = False, progress: bool = True) -> dict:
     """Embed the views of parts whose embeddings are missing or from other weights; resumable
     (one transaction per part). Returns counts."""
-    import trimesh
     from tqdm import tqdm
+
+    from cadfinder.geometry.readers import stored_canonical_mesh
 
     ids = [r[0] for r in conn.execute(
         "SELECT id FROM cad_models WHERE mesh_data IS NOT NULL AND (%s OR clip_version IS DISTINCT FROM %s) "
@@ -68,9 +68,7 @@ def backfill(conn, cm: ClipModel, everything: bool = False, progress: bool = Tru
             "WHERE id = %s", (model_id,)).fetchone()
         conn.commit()
         try:
-            mesh = trimesh.load(io.BytesIO(blob), file_type=fmt, process=False, force="mesh")
-            verts = (np.asarray(mesh.vertices) - np.asarray(off, float)) / float(scale)
-            e = embed_part(cm, trimesh.Trimesh(verts, mesh.faces, process=False), name, desc)
+            e = embed_part(cm, stored_canonical_mesh(blob, fmt, off, scale), name, desc)
         except Exception as ex:  # one unreadable stored mesh must not stop the rest
             failed += 1
             errors.append(f"{pn}: {type(ex).__name__}: {ex}")

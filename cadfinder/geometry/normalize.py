@@ -133,6 +133,57 @@ def _small_rotations(w: np.ndarray) -> np.ndarray:
     return np.eye(3)[None] + np.sin(t) * K + (1 - np.cos(t)) * (K @ K)
 
 
+def icp(src: np.ndarray, rot: np.ndarray, trans: np.ndarray, scales: np.ndarray, tree,
+        dst_normals: np.ndarray | None = None, iterations: int = 1, trim: float = 0.8
+        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Trimmed ICP for H pose hypotheses at once: dst ~ scales[h] * src @ rot[h].T + trans[h].
+
+    Each step makes one nearest-neighbour query for all hypotheses. With `dst_normals` the steps
+    and residuals are point-to-plane, so a residual measures distance to the surface rather than
+    to the nearest sample (whose spacing would otherwise set a floor under every residual). Only
+    the `trim` closest fraction of pairs counts, so missing regions and outliers do not drag the
+    fit. Scales stay fixed. Returns the rotations, translations and residuals after `iterations`
+    steps (residual: trimmed mean distance, measured after the last step).
+    """
+    dst = tree.data
+    x = np.asarray(src, dtype=np.float64)
+    n = len(x)
+    keep = max(min(6, n), int(trim * n))
+    scales = np.asarray(scales, dtype=np.float64)
+
+    def residuals(rot, trans):
+        moved = np.einsum("hij,nj->hni", rot, x) * scales[:, None, None] + trans[:, None]
+        dist, idx = tree.query(moved.reshape(-1, 3))
+        dist, idx = dist.reshape(len(rot), n), idx.reshape(len(rot), n)
+        if dst_normals is not None:
+            plane = np.abs(np.einsum("hni,hni->hn", moved - dst[idx], dst_normals[idx]))
+            # A far neighbour's plane says nothing: fall back to the point distance there.
+            dist = np.where(dist < 0.05, plane, dist)
+        sel = np.argpartition(dist, keep - 1, axis=1)[:, :keep]
+        return moved, idx, sel, np.take_along_axis(dist, sel, 1).mean(1)
+
+    for _ in range(iterations):
+        moved, idx, sel, _ = residuals(rot, trans)
+        xs = np.take_along_axis(moved, sel[:, :, None], 1)
+        ps = dst[np.take_along_axis(idx, sel, 1)]
+        if dst_normals is None:
+            src_sel = np.take_along_axis(np.broadcast_to(x, moved.shape) * scales[:, None, None], sel[:, :, None], 1)
+            rot, trans = _umeyama_batch(src_sel, ps)
+            continue
+        ns = dst_normals[np.take_along_axis(idx, sel, 1)]
+        # Linearised point-to-plane: minimise sum ((R_d x + t_d - p) . n)^2 over a small rotation w, t_d.
+        a = np.concatenate([np.cross(xs, ns), ns], axis=2)
+        b = np.einsum("hki,hki->hk", ps - xs, ns)
+        ata = np.einsum("hki,hkj->hij", a, a)
+        # A damping relative to each system's size: a planar patch leaves in-plane motion free.
+        damp = 1e-6 * np.trace(ata, axis1=1, axis2=2)[:, None, None] / 6 + 1e-12
+        delta = np.linalg.solve(ata + damp * np.eye(6), np.einsum("hki,hk->hi", a, b)[:, :, None])[:, :, 0]
+        delta = np.nan_to_num(delta, nan=0.0, posinf=0.0, neginf=0.0)
+        dr = _small_rotations(delta[:, :3])
+        rot, trans = dr @ rot, np.einsum("hij,hj->hi", dr, trans) + delta[:, 3:]
+    return rot, trans, residuals(rot, trans)[3]
+
+
 def register(src: np.ndarray, dst: np.ndarray, dst_normals: np.ndarray | None = None, with_scale: bool = True,
              iterations: int = 12, trim: float = 0.8, dst_tree=None, max_points: int = 300,
              start_iterations: int = 4, keep_starts: int = 4, seed: int = 0, src_frame: Frame | None = None,
@@ -168,52 +219,20 @@ def register(src: np.ndarray, dst: np.ndarray, dst_normals: np.ndarray | None = 
     fd = dst_frame or pca_frames(dst)[0]
     if scale is None:
         scale = fd.scale / fs.scale if with_scale else 1.0
-    keep = max(6, int(trim * len(src)))
     qs = np.array(octahedral_rotations())
     rot = np.einsum("ij,hjk,lk->hil", fd.rotation, qs, fs.rotation)  # A_d Q A_s^T
-    x = scale * src
     trans = fd.offset[None] - np.einsum("hij,j->hi", rot, scale * fs.offset)
     if len(extra_starts):
         rot = np.concatenate([rot, np.array([r for r, _ in extra_starts])])
         trans = np.concatenate([trans, np.array([t for _, t in extra_starts])])
-    n = len(src)
 
-    def residuals(rot, trans):
-        moved = np.einsum("hij,nj->hni", rot, x) + trans[:, None]
-        dist, idx = tree.query(moved.reshape(-1, 3))
-        dist, idx = dist.reshape(len(rot), n), idx.reshape(len(rot), n)
-        if dst_normals is not None:
-            nrm = dst_normals[idx]
-            plane = np.abs(np.einsum("hni,hni->hn", moved - dst[idx], nrm))
-            # A far neighbour's plane says nothing: fall back to the point distance there.
-            dist = np.where(dist < 0.05, plane, dist)
-        sel = np.argpartition(dist, keep - 1, axis=1)[:, :keep]
-        return moved, idx, sel, np.take_along_axis(dist, sel, 1).mean(1)
+    def run(rot, trans, steps):
+        return icp(src, rot, trans, np.full(len(rot), scale), tree, dst_normals, steps, trim)
 
-    def step(rot, trans):
-        moved, idx, sel, res = residuals(rot, trans)
-        xs = np.take_along_axis(moved, sel[:, :, None], 1)
-        ps = dst[np.take_along_axis(idx, sel, 1)]
-        if dst_normals is None:
-            r, t = _umeyama_batch(np.take_along_axis(np.broadcast_to(x, moved.shape), sel[:, :, None], 1), ps)
-            return r, t, res
-        ns = dst_normals[np.take_along_axis(idx, sel, 1)]
-        # Linearised point-to-plane: minimise sum ((R_d x + t_d - p) . n)^2 over a small rotation w, t_d.
-        a = np.concatenate([np.cross(xs, ns), ns], axis=2)
-        b = np.einsum("hki,hki->hk", ps - xs, ns)
-        ata = np.einsum("hki,hkj->hij", a, a) + 1e-9 * np.eye(6)
-        delta = np.linalg.solve(ata, np.einsum("hki,hk->hi", a, b)[:, :, None])[:, :, 0]
-        dr = _small_rotations(delta[:, :3])
-        return dr @ rot, np.einsum("hij,hj->hi", dr, trans) + delta[:, 3:], res
-
-    for i in range(start_iterations):
-        rot, trans, res = step(rot, trans)
-        if i == 1:
-            top = np.argsort(res)[:keep_starts]
-            rot, trans, res = rot[top], trans[top], res[top]
+    rot, trans, res = run(rot, trans, 2)
+    top = np.argsort(res)[:keep_starts]
+    rot, trans, res = run(rot[top], trans[top], max(0, start_iterations - 2))
     best = int(np.argmin(res))
-    rot, trans = rot[best : best + 1], trans[best : best + 1]
-    for _ in range(iterations):
-        rot, trans, _ = step(rot, trans)
-    final = float(residuals(rot, trans)[3][0])
+    rot, trans, res = run(rot[best : best + 1], trans[best : best + 1], iterations)
+    final = float(res[0])
     return Registration(rot[0], scale, trans[0], final)
