@@ -29,6 +29,7 @@ COVERAGE_WEIGHT = 0.5  # weight of the missing-coverage term against the one-sid
 SIZE_WEIGHT = 0.1  # metric queries: cost per unit |log(fitted size / real size)|
 SCREEN_POINTS = 120  # query points for screening every pose start of every candidate
 FIT_POINTS = 400  # query points for the careful fit of the best candidates
+FIT_TRIM = 0.8  # fraction of query points the careful fit counts (the rest: outliers, overhang)
 UNREFINED_PENALTY = 1.0  # candidates not fitted carefully rank below every fitted one
 UNITS_TOLERANCE = 0.1  # |log(fitted size / real size)| of the best part beyond which units look wrong
 UNITS_MARGIN = 0.7  # any-scale matching wins when its best fit is this much tighter than the real-size one
@@ -299,7 +300,7 @@ class Searcher:
             res.residual = cost + UNREFINED_PENALTY
         for _, c, res, kept in screened[: self.candidates]:
             tree, normals, _ = self._tree(c.part_number, c.surface_sample)
-            regs, r = cf.refine(medium, tree, normals, kept)
+            regs, r = cf.refine(medium, tree, normals, kept, trim=FIT_TRIM)
             costs = r + self._size_cost(kept.scales, c, metric)
             best = None
             for reg, cost in zip(regs, costs):
@@ -307,7 +308,7 @@ class Searcher:
                 if best is None or total < best[0]:
                     best = (total, reg)
             if not metric:
-                best = cf.refine_scale(medium, dense_tree, tree, normals, best[1], COVERAGE_WEIGHT)
+                best = cf.refine_scale(medium, dense_tree, tree, normals, best[1], COVERAGE_WEIGHT, trim=FIT_TRIM)
             res.residual = best[0]
             res.fitted_query = best[1].apply(dense)
             size_ratio[c.part_number] = best[1].scale * c.norm_scale if c.norm_scale else 1.0

@@ -38,7 +38,9 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   echo "$want" > "$stamp"
 fi
 
-XVFB=(xvfb-run -a -s "-screen 0 1600x1000x24")
+# No MIT-SHM: spawned workers rendering off-screen with VTK (thumbnails, views) sometimes died
+# with "BadAccess (attempt to access private resource denied)" from X shared memory.
+XVFB=(xvfb-run -a -s "-screen 0 1600x1000x24 -extension MIT-SHM")
 case "$mode" in
   setup) exit 0 ;;
   run)

@@ -176,7 +176,9 @@ def test_scan_views_backfill_from_stored_meshes(ingested, library):
         conn.execute("UPDATE cad_models SET view_version = NULL WHERE part_number = 'GER-00004'")
         conn.commit()
         out = ingest.backfill_views(conn, jobs=1, progress=False)
-        assert out["scan_views"] == 1 and out["failed"] == 0
+        assert out["scan_views"] == 1
+        # Other tests' rows with an unreadable stored mesh (test_database) are reported, not fatal.
+        assert out["failed"] == len(out["errors"]) and all(e.startswith("T-") for e in out["errors"]), out
         n = conn.execute("SELECT count(*) FROM scan_view_descriptors v JOIN cad_models m ON m.id = v.model_id "
                          "WHERE m.part_number = 'GER-00004'").fetchone()[0]
         assert n == scan_views.VIEW_COUNT

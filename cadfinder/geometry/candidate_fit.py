@@ -20,6 +20,7 @@ from cadfinder.geometry.normalize import Frame, Registration, icp, octahedral_ro
 
 _OCTAHEDRAL = np.array(octahedral_rotations())
 FACING = 0.5  # coverage counts part surfaces within 60 degrees of facing the scanner
+ALL_AROUND = 0.25  # mean normal length below which a scan is taken to see the part from all sides
 # The proper axis sign flips: enough when the frames' axes already correspond (a matched view).
 _FLIPS = np.array([np.diag([a, b, a * b]).astype(float) for a in (1, -1) for b in (1, -1)])
 
@@ -69,9 +70,9 @@ def screen(query: np.ndarray, tree: cKDTree, normals: np.ndarray, starts: Starts
 
 
 def refine(query: np.ndarray, tree: cKDTree, normals: np.ndarray, starts: Starts,
-           iterations: int = 8) -> tuple[list[Registration], np.ndarray]:
+           iterations: int = 8, trim: float = 0.8) -> tuple[list[Registration], np.ndarray]:
     """More ICP steps for a handful of starts: their registrations and residuals."""
-    rot, trans, res = icp(query, starts.rot, starts.trans, starts.scales, tree, normals, iterations)
+    rot, trans, res = icp(query, starts.rot, starts.trans, starts.scales, tree, normals, iterations, trim)
     return [Registration(rot[h], float(starts.scales[h]), trans[h], float(res[h])) for h in range(len(rot))], res
 
 
@@ -79,9 +80,9 @@ def coverage_residual(reg: Registration, query_tree: cKDTree, tree: cKDTree, nor
                       trim: float = 0.8) -> float:
     """How much of the candidate that the scanner should have seen is missing from the scan.
 
-    The view direction is the dominant direction of the candidate normals where the fitted scan
-    lies (a scanner sees surfaces facing it), signed so most of them face it; the candidate's
-    points visible from there (z-buffer) should each have a scan point nearby. A wrong part
+    The view direction is opposite the mean of the candidate normals where the fitted scan lies
+    (a scanner sees surfaces facing it); the candidate's points visible from there (z-buffer)
+    and facing it should each have a scan point nearby. A wrong part
     that the scan only touches here and there leaves much of its visible side unexplained.
     Distances are in the part's canonical units; the query tree is in query units.
     """
@@ -90,13 +91,19 @@ def coverage_residual(reg: Registration, query_tree: cKDTree, tree: cKDTree, nor
     fitted = reg.apply(query_tree.data)
     _, idx = tree.query(fitted[:: max(1, len(fitted) // 500)])
     n = normals[idx]
-    _, vecs = np.linalg.eigh(n.T @ n)
-    view = vecs[:, -1]
-    if (n @ view).mean() > 0:
-        view = -view
-    # Only surfaces facing the scanner squarely: a small tilt of the fit moves surfaces seen at a
-    # grazing angle in and out of view, and scanners return few points from them anyway.
-    seen = visible(tree.data, normals, view, resolution=64) & (normals @ view < -FACING)
+    # The scanner looks against the mean normal of what it saw (measured on held-out catalog-pose
+    # scans: 3-26 degrees from the true direction, where the dominant axis of the normals was
+    # 13-48 degrees off and made the coverage of the right part 2-4x too large).
+    view = -n.mean(0)
+    norm = np.linalg.norm(view)
+    if norm < ALL_AROUND:
+        # Normals in every direction: a scan from all sides (or a complete mesh) should cover all.
+        seen = np.ones(len(tree.data), dtype=bool)
+    else:
+        view /= norm
+        # Only surfaces facing the scanner squarely: a small tilt of the fit moves surfaces seen at
+        # a grazing angle in and out of view, and scanners return few points from them anyway.
+        seen = visible(tree.data, normals, view, resolution=64) & (normals @ view < -FACING)
     if seen.sum() < 10:
         return 0.0
     # Part points into query coordinates, so the scan's tree is built once per query.
@@ -107,8 +114,8 @@ def coverage_residual(reg: Registration, query_tree: cKDTree, tree: cKDTree, nor
 
 
 def refine_scale(query: np.ndarray, query_tree: cKDTree, tree: cKDTree, normals: np.ndarray, reg: Registration,
-                 coverage_weight: float, steps=(0.9, 0.95, 1.05, 1.1), iterations: int = 3
-                 ) -> tuple[float, Registration]:
+                 coverage_weight: float, steps=(0.9, 0.95, 1.05, 1.1), iterations: int = 3,
+                 trim: float = 0.8) -> tuple[float, Registration]:
     """Try other scales around a fit whose scale was only estimated (a query of unknown units).
 
     ICP keeps the scale fixed, since a one-sided fit alone would always shrink the scan; judged
@@ -125,7 +132,7 @@ def refine_scale(query: np.ndarray, query_tree: cKDTree, tree: cKDTree, normals:
     rot = np.repeat(reg.rotation[None], len(scales), 0)
     # Scale about the fitted query's centroid, so that the fit does not slide away.
     trans = centre[None] - np.einsum("hij,j->hi", rot, query.mean(0)) * scales[:, None]
-    regs, _ = refine(query, tree, normals, Starts(rot, trans, scales), iterations)
+    regs, _ = refine(query, tree, normals, Starts(rot, trans, scales), iterations, trim)
     for r in regs:
         c = judged(r)
         if c < best[0]:

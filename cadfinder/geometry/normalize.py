@@ -197,14 +197,11 @@ def register(src: np.ndarray, dst: np.ndarray, dst_normals: np.ndarray | None = 
     more steps, then the best continues alone. Frames may be passed in when the caller has them
     (a query compared with many candidates).
 
-    With `dst_normals` the steps and the residual are point-to-plane, so the residual measures
-    distance to the surface rather than to the nearest sample (whose spacing would otherwise
-    set a floor under every residual). Only the `trim` closest fraction of pairs counts, so
-    missing regions and outliers do not drag the fit. The scale is `scale` when the caller
-    knows it (a scan in real units against a part of known size), else the ratio of the robust
-    PCA radii, fixed during ICP: letting a trimmed one-sided fit choose the scale makes it
-    shrink the scan (measured: a 10-13% bias), since a smaller copy always lies closer to some
-    surface. `extra_starts` adds (rotation, translation) poses to try, e.g. "the query is already
+    The steps are those of `icp` (point-to-plane with `dst_normals`, trimmed). The scale is
+    `scale` when the caller knows it (a scan in real units against a part of known size), else
+    the ratio of the robust PCA radii, fixed during ICP: letting a trimmed one-sided fit choose
+    the scale makes it shrink the scan (measured: a 10-13% bias), since a smaller copy always
+    lies closer to some surface. `extra_starts` adds (rotation, translation) poses to try, e.g. "the query is already
     in the part's own coordinates".
     """
     from scipy.spatial import cKDTree
