@@ -1,9 +1,9 @@
 """How well a query scan fits one candidate part: pose starts, a cheap screen, a careful fit.
 
 A candidate comes with pose starts: from the best-matching simulated views of the part (query
-PCA frame -> view PCA frame, under the 24 axis permutations and signs, at the scale ratio of
-the two partial clouds), from the whole part's PCA frame, or "the query is already in the
-part's own coordinates". All starts of a candidate run together through a few steps of
+PCA frame -> view PCA frame under the four axis sign flips, at the scale ratio of the two
+partial clouds), from the whole part's PCA frame (all 24 axis permutations and signs), or "the
+query is already in the part's own coordinates". All starts of a candidate run together through a few steps of
 point-to-plane ICP on a small subsample (`screen`); the best few go on with more points and
 more steps, and are judged by their fit plus how much of the part's side facing the scanner
 the scan leaves unexplained (`refine`).
