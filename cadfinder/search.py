@@ -145,28 +145,24 @@ def knn_statements(query: QueryEncoding, n: int, where: list, exclude: str | Non
     if views and query.descriptors is not None:
         from pgvector import HalfVector
 
-        vparams = dict(params) | {"nv": 4 * VIEW_CANDIDATES, "nview": VIEW_CANDIDATES, "seeds": SEEDS_PER_PART}
-        rows = []
-        for i, d in enumerate(query.descriptors):
-            vparams[f"q{i}"] = HalfVector(d)
-            rows.append(sql.SQL("({}, {})").format(sql.Literal(i), sql.Placeholder(f"q{i}")))
+        vparams = dict(params) | {"qs": [HalfVector(d) for d in query.descriptors], "nv": 4 * VIEW_CANDIDATES,
+                                  "nview": VIEW_CANDIDATES, "seeds": SEEDS_PER_PART}
         # Each query frame's nearest views (the filter inside, so that iterative index scans keep
         # going until enough pass it); per part its best views, each with the frame that matched.
         out.append((sql.SQL("""
-            WITH q(variant, v) AS (VALUES {rows}),
+            WITH q AS (SELECT ord - 1 AS variant, v FROM unnest(%(qs)s::halfvec[]) WITH ORDINALITY AS u(v, ord)),
             hits AS MATERIALIZED (
                 SELECT q.variant, h.* FROM q CROSS JOIN LATERAL (
-                    SELECT d.model_id, d.frame, d.descriptor <=> q.v::halfvec AS dist
+                    SELECT d.model_id, d.frame, d.descriptor <=> q.v AS dist
                       FROM scan_view_descriptors d JOIN cad_models m ON m.id = d.model_id
                      WHERE m.surface_sample IS NOT NULL AND {cond}
-                     ORDER BY d.descriptor <=> q.v::halfvec LIMIT %(nv)s) h),
+                     ORDER BY d.descriptor <=> q.v LIMIT %(nv)s) h),
             ranked AS (SELECT *, row_number() OVER (PARTITION BY model_id ORDER BY dist) AS r FROM hits),
             best AS (SELECT model_id, min(dist) AS dist, array_agg(frame ORDER BY r) AS frames,
                             array_agg(variant ORDER BY r) AS variants
                        FROM ranked WHERE r <= %(seeds)s GROUP BY model_id)
             SELECT {cols}, best.dist, best.frames, best.variants FROM best JOIN cad_models m ON m.id = best.model_id
-             ORDER BY best.dist LIMIT %(nview)s""").format(
-            rows=sql.SQL(", ").join(rows), cond=cond, cols=_KNN_COLS), vparams))
+             ORDER BY best.dist LIMIT %(nview)s""").format(cond=cond, cols=_KNN_COLS), vparams))
     return out
 
 
@@ -239,7 +235,8 @@ class Searcher:
         z = encode(self.encoder, [points])[0].numpy()
         if not views:
             return QueryEncoding(z, None, [])
-        return QueryEncoding(z, scan_views.query_descriptors(points), scan_views.query_frames(points))
+        frames = scan_views.query_frames(points)
+        return QueryEncoding(z, scan_views.query_descriptors(points, frames), frames)
 
     def search_points(self, points: np.ndarray, k: int = 10, where: list | None = None,
                       label: str = "", rerank: bool = True, timings: dict | None = None,
@@ -308,7 +305,7 @@ class Searcher:
                 if best is None or total < best[0]:
                     best = (total, reg)
             if not metric:
-                best = cf.refine_scale(medium, dense_tree, tree, normals, best[1], COVERAGE_WEIGHT, trim=FIT_TRIM)
+                best = cf.refine_scale(medium, dense_tree, tree, normals, best, COVERAGE_WEIGHT, trim=FIT_TRIM)
             res.residual = best[0]
             res.fitted_query = best[1].apply(dense)
             size_ratio[c.part_number] = best[1].scale * c.norm_scale if c.norm_scale else 1.0

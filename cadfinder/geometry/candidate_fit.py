@@ -113,20 +113,19 @@ def coverage_residual(reg: Registration, query_tree: cKDTree, tree: cKDTree, nor
     return float(np.partition(d, k - 1)[:k].mean())
 
 
-def refine_scale(query: np.ndarray, query_tree: cKDTree, tree: cKDTree, normals: np.ndarray, reg: Registration,
-                 coverage_weight: float, steps=(0.9, 0.95, 1.05, 1.1), iterations: int = 3,
-                 trim: float = 0.8) -> tuple[float, Registration]:
+def refine_scale(query: np.ndarray, query_tree: cKDTree, tree: cKDTree, normals: np.ndarray,
+                 fit: tuple[float, Registration], coverage_weight: float, steps=(0.9, 0.95, 1.05, 1.1),
+                 iterations: int = 3, trim: float = 0.8) -> tuple[float, Registration]:
     """Try other scales around a fit whose scale was only estimated (a query of unknown units).
 
     ICP keeps the scale fixed, since a one-sided fit alone would always shrink the scan; judged
     by fit plus missing coverage, a too small scan pays for the part it leaves uncovered, so
     the scale that explains the scan and the part's visible side best can be chosen here.
-    Returns (fit + coverage_weight * coverage, registration) of the best scale, the given one included.
+    `fit` is the (judged cost, registration) to start from; returns the same for the best scale,
+    the given one included (cost: residual + coverage_weight * coverage).
     """
-    def judged(r: Registration) -> float:
-        return r.residual + coverage_weight * coverage_residual(r, query_tree, tree, normals)
-
-    best = (judged(reg), reg)
+    best = fit
+    reg = fit[1]
     centre = reg.apply(query.mean(0))
     scales = reg.scale * np.asarray(steps, float)
     rot = np.repeat(reg.rotation[None], len(scales), 0)
@@ -134,7 +133,7 @@ def refine_scale(query: np.ndarray, query_tree: cKDTree, tree: cKDTree, normals:
     trans = centre[None] - np.einsum("hij,j->hi", rot, query.mean(0)) * scales[:, None]
     regs, _ = refine(query, tree, normals, Starts(rot, trans, scales), iterations, trim)
     for r in regs:
-        c = judged(r)
+        c = r.residual + coverage_weight * coverage_residual(r, query_tree, tree, normals)
         if c < best[0]:
             best = (c, r)
     return best

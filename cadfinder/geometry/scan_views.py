@@ -81,10 +81,10 @@ def query_frames(points: np.ndarray) -> list[Frame]:
     return out
 
 
-def query_descriptors(points: np.ndarray) -> np.ndarray:
-    """(8, DIM) descriptors of a query, one per frame of query_frames (same order)."""
+def query_descriptors(points: np.ndarray, frames: list[Frame] | None = None) -> np.ndarray:
+    """(8, DIM) descriptors of a query, one per frame of query_frames (pass them when known)."""
     p = subsample(points)
-    return np.stack([descriptor(p, f) for f in query_frames(points)])
+    return np.stack([descriptor(p, f) for f in frames or query_frames(points)])
 
 
 def frame_to_array(f: Frame) -> np.ndarray:
