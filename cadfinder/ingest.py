@@ -332,6 +332,8 @@ def backfill_views(conn, jobs: int | None = None, progress: bool = True, batch: 
         "ORDER BY part_number", (scan_views.VERSION,)).fetchall()]
     conn.commit()
     done, failed, errors = 0, 0, []
+    if not ids:  # nothing to do: do not start worker processes (seconds each) for it
+        return {"scan_views": 0, "failed": 0, "errors": [], "view_version": scan_views.VERSION}
     bar = tqdm(total=len(ids), desc="scan views", unit="part", disable=not progress or not ids, file=sys.stderr)
     with process_pool(jobs) as pool:
         for start in range(0, len(ids), batch):
