@@ -19,16 +19,21 @@ from scipy.spatial import cKDTree
 from cadfinder import filters as filters_mod
 from cadfinder.errors import CadfinderError, InputError
 from cadfinder.geometry.compare import shape_distance
-from cadfinder.geometry.normalize import Registration, pca_frames
+from cadfinder.geometry.normalize import pca_frames
 from cadfinder.resources import resource_path
 
 # Scale multipliers around a view match's estimate when the query's units are unknown (the
 # nearest stored view is up to ~15 degrees off the scan's direction, which moves its radius).
 SCALE_STEPS = (0.95, 1.05)
-COVERAGE_WEIGHT = 0.5  # weight of the missing-coverage term against the one-sided fit residual
+COVERAGE_WEIGHT = 0.5  # weight of the missing-coverage term against the fit residual
+COVERAGE_TRIM = 0.8  # fraction of the part's facing points the coverage counts (edges, dropouts)
 SIZE_WEIGHT = 0.1  # metric queries: cost per unit |log(fitted size / real size)|
 SCREEN_POINTS = 120  # query points for screening every pose start of every candidate
+SCREEN_KEEP = 4  # pose starts per candidate that the screen keeps
+SCREEN_PART_POINTS = 300  # part points the screen's coverage looks at
 FIT_POINTS = 400  # query points for the careful fit of the best candidates
+FIT_PART_POINTS = 600  # part points the careful fit's coverage looks at
+FIT_ITERATIONS = 8
 FIT_TRIM = 0.8  # fraction of query points the careful fit counts (the rest: outliers, overhang)
 UNREFINED_PENALTY = 1.0  # candidates not fitted carefully rank below every fitted one
 UNITS_TOLERANCE = 0.1  # |log(fitted size / real size)| of the best part beyond which units look wrong
@@ -243,10 +248,10 @@ class Searcher:
                       metric: bool = True) -> SearchResult:
         """k closest parts to a point cloud (any pose, any scale).
 
-        With `metric`, each candidate is also fitted at its real size (the query's units are
+        With `metric`, each candidate's fit also starts at its real size (the query's units are
         millimetres, as a scan's are) and in its own coordinates, and a fit far from the real
-        size costs; without it (a query of unknown units) only the scales estimated from the
-        shapes are tried."""
+        size costs; without it (a query of unknown units) the fits start at the scales
+        estimated from the shapes. The fit itself finds the scale either way."""
         timings = dict(timings or {})
         t = time.perf_counter()
         query = self.encode(points, views=rerank)
@@ -284,31 +289,23 @@ class Searcher:
         screened = []
         for c, res in zip(rows, results):
             tree, normals, part_frame = self._tree(c.part_number, c.surface_sample)
-            starts = self._starts(c, frames, part_frame, metric)
-            kept, r = cf.screen(small, tree, normals, starts)
-            cost = r + self._size_cost(kept.scales, c, metric)
-            best = int(np.argmin(cost))
-            reg = Registration(kept.rot[best], float(kept.scales[best]), kept.trans[best], float(r[best]))
-            cost = float(cost[best]) + COVERAGE_WEIGHT * cf.coverage_residual(reg, dense_tree, tree, normals)
-            screened.append((cost, c, res, kept))
+            kept, _ = cf.screen(small, tree, normals, self._starts(c, frames, part_frame, metric), keep=SCREEN_KEEP)
+            _, r = cf.fit(small, dense_tree, tree, normals, kept, iterations=0, part_points=SCREEN_PART_POINTS,
+                          **self._fit_options)
+            screened.append((float(np.min(r + self._size_cost(kept.scales, c, metric))), c, res, kept))
         screened.sort(key=lambda x: x[0])
         size_ratio = {}
         for cost, c, res, kept in screened[self.candidates:]:
             res.residual = cost + UNREFINED_PENALTY
         for _, c, res, kept in screened[: self.candidates]:
             tree, normals, _ = self._tree(c.part_number, c.surface_sample)
-            regs, r = cf.refine(medium, tree, normals, kept, trim=FIT_TRIM)
-            costs = r + self._size_cost(kept.scales, c, metric)
-            best = None
-            for reg, cost in zip(regs, costs):
-                total = float(cost) + COVERAGE_WEIGHT * cf.coverage_residual(reg, dense_tree, tree, normals)
-                if best is None or total < best[0]:
-                    best = (total, reg)
-            if not metric:
-                best = cf.refine_scale(medium, dense_tree, tree, normals, best, COVERAGE_WEIGHT, trim=FIT_TRIM)
-            res.residual = best[0]
-            res.fitted_query = best[1].apply(dense)
-            size_ratio[c.part_number] = best[1].scale * c.norm_scale if c.norm_scale else 1.0
+            regs, r = cf.fit(medium, dense_tree, tree, normals, kept, iterations=FIT_ITERATIONS,
+                             part_points=FIT_PART_POINTS, **self._fit_options)
+            costs = r + self._size_cost(np.array([g.scale for g in regs]), c, metric)
+            best = int(np.argmin(costs))
+            res.residual = float(costs[best])
+            res.fitted_query = regs[best].apply(dense)
+            size_ratio[c.part_number] = regs[best].scale * c.norm_scale if c.norm_scale else 1.0
         results.sort(key=lambda x: x.residual)
         if metric and results:
             # Are the query's units what they claim? When the best part does not fit at its real
@@ -330,6 +327,10 @@ class Searcher:
         timings["rerank"] = 1000 * (time.perf_counter() - t)
         timings["total"] = sum(v for key, v in timings.items() if key != "total")
         return SearchResult(label, results[:k], timings)
+
+    @property
+    def _fit_options(self) -> dict:
+        return {"trim": FIT_TRIM, "coverage_trim": COVERAGE_TRIM, "coverage_weight": COVERAGE_WEIGHT}
 
     @staticmethod
     def _starts(c: Candidate, frames: list, part_frame, metric: bool):

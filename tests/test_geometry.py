@@ -154,11 +154,11 @@ def test_candidate_fit_recovers_a_one_view_scan_pose():
     starts = cf.frame_pair_starts(qf[variant], fv, [fv.scale / qf[variant].scale * m for m in (0.95, 1.05)],
                                   matched_axes=True)
     kept, _ = cf.screen(q[:120], tree, nrm, starts)
-    regs, res = cf.refine(q[:400], tree, nrm, kept)
-    best = regs[int(np.argmin(res))]
+    regs, cost = cf.fit(q[:400], cKDTree(q), tree, nrm, kept)
+    best = regs[int(np.argmin(cost))]
     # Ground truth: the part's points are (scan - t) / s @ R.
     truth = ((s.points - s.translation) / s.scale) @ s.rotation
     fitted = best.apply(s.points)
     assert np.median(np.linalg.norm(fitted - truth, axis=1)) < 0.03
-    assert best.scale == pytest.approx(1 / s.scale, rel=0.08)
-    assert cf.coverage_residual(best, cKDTree(q), tree, nrm) < 0.05
+    assert best.scale == pytest.approx(1 / s.scale, rel=0.05)
+    assert cost.min() < 0.03  # fit + missing coverage, unit-sphere units

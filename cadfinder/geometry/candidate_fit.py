@@ -3,10 +3,12 @@
 A candidate comes with pose starts: from the best-matching simulated views of the part (query
 PCA frame -> view PCA frame under the four axis sign flips, at the scale ratio of the two
 partial clouds), from the whole part's PCA frame (all 24 axis permutations and signs), or "the
-query is already in the part's own coordinates". All starts of a candidate run together through a few steps of
-point-to-plane ICP on a small subsample (`screen`); the best few go on with more points and
-more steps, and are judged by their fit plus how much of the part's side facing the scanner
-the scan leaves unexplained (`refine`).
+query is already in the part's own coordinates". All starts of a candidate run together through
+a few steps of point-to-plane ICP on a small subsample (`screen`); the best few go on to a
+similarity fit both ways (`fit`): the scan must lie on the part, and the part's side facing the
+scanner must be covered by the scan. The cost of a pose (fit plus missing coverage) is what the
+search ranks by; a wrong part that the scan only touches here and there leaves much of its
+visible side unexplained.
 """
 
 from __future__ import annotations
@@ -69,71 +71,98 @@ def screen(query: np.ndarray, tree: cKDTree, normals: np.ndarray, starts: Starts
     return Starts(rot[top], trans[top], starts.scales[top]), res[top]
 
 
-def refine(query: np.ndarray, tree: cKDTree, normals: np.ndarray, starts: Starts,
-           iterations: int = 8, trim: float = 0.8) -> tuple[list[Registration], np.ndarray]:
-    """More ICP steps for a handful of starts: their registrations and residuals."""
-    rot, trans, res = icp(query, starts.rot, starts.trans, starts.scales, tree, normals, iterations, trim)
-    return [Registration(rot[h], float(starts.scales[h]), trans[h], float(res[h])) for h in range(len(rot))], res
+def fit(query: np.ndarray, query_tree: cKDTree, tree: cKDTree, normals: np.ndarray, starts: Starts,
+        iterations: int = 8, trim: float = 0.8, coverage_trim: float = 0.8, free_scale: bool = True,
+        coverage_weight: float = 0.5, part_points: int = 600, robust: float | None = 0.01,
+        cap: float = 0.15, relax: float = 1.5) -> tuple[list[Registration], np.ndarray]:
+    """Similarity ICP both ways, for H starts at once: the scan onto the part (point-to-plane)
+    and the part's side facing the scanner onto the scan (point-to-point), scale free unless
+    `free_scale` is off.
 
-
-def coverage_residual(reg: Registration, query_tree: cKDTree, tree: cKDTree, normals: np.ndarray,
-                      trim: float = 0.8) -> float:
-    """How much of the candidate that the scanner should have seen is missing from the scan.
-
-    The view direction is opposite the mean of the candidate normals where the fitted scan lies
-    (a scanner sees surfaces facing it); the candidate's points visible from there (z-buffer)
-    and facing it should each have a scan point nearby. A wrong part
-    that the scan only touches here and there leaves much of its visible side unexplained.
-    Distances are in the part's canonical units; the query tree is in query units.
+    The cost of a pose is the one the re-rank judges by: trimmed fit + coverage_weight *
+    trimmed coverage. The steps, though, weigh every pair (an L1-like reweighting with
+    `robust`, pairs beyond `cap` ignored): trimming in the steps too would drop exactly the
+    pairs that say the scale or the position is off (scan overhanging the part, part surface
+    the scan leaves bare), so the fit would stall where a trimmed cost is flat. Steps are
+    over-relaxed by `relax` (nearest-point pairs lag behind the pose, so plain steps fall short).
+    `query_tree` holds the scan in its own coordinates (built once per query). Returns the
+    registrations (residual: the cost) and the costs, measured after `iterations` steps.
     """
+    from cadfinder.geometry.normalize import _small_rotations
     from cadfinder.geometry.scan import visible
 
-    fitted = reg.apply(query_tree.data)
-    _, idx = tree.query(fitted[:: max(1, len(fitted) // 500)])
-    n = normals[idx]
-    # The scanner looks against the mean normal of what it saw (measured on held-out catalog-pose
-    # scans: 3-26 degrees from the true direction, where the dominant axis of the normals was
-    # 13-48 degrees off and made the coverage of the right part 2-4x too large).
-    view = -n.mean(0)
-    norm = np.linalg.norm(view)
-    if norm < ALL_AROUND:
-        # Normals in every direction: a scan from all sides (or a complete mesh) should cover all.
-        seen = np.ones(len(tree.data), dtype=bool)
-    else:
-        view /= norm
-        # Only surfaces facing the scanner squarely: a small tilt of the fit moves surfaces seen at
-        # a grazing angle in and out of view, and scanners return few points from them anyway.
-        seen = visible(tree.data, normals, view, resolution=64) & (normals @ view < -FACING)
-    if seen.sum() < 10:
-        return 0.0
-    # Part points into query coordinates, so the scan's tree is built once per query.
-    back = ((tree.data[seen] - reg.translation) @ reg.rotation) / reg.scale
-    d = query_tree.query(back)[0] * reg.scale
-    k = max(1, int(trim * len(d)))
-    return float(np.partition(d, k - 1)[:k].mean())
+    P = tree.data
+    x = np.asarray(query, float)
+    n = len(x)
+    rot, trans, scales = starts.rot.copy(), starts.trans.copy(), starts.scales.astype(float).copy()
+    H = len(rot)
+    sub = np.random.default_rng(0).permutation(len(P))[:part_points]
+    Ps, Ns = P[sub], normals[sub]
+    for it in range(iterations + 1):
+        moved = np.einsum("hij,nj->hni", rot, x) * scales[:, None, None] + trans[:, None]
+        dist, idx = tree.query(moved.reshape(-1, 3))
+        dist, idx = dist.reshape(H, n), idx.reshape(H, n)
+        nn = normals[idx]
+        plane = np.einsum("hni,hni->hn", P[idx] - moved, nn)
+        fwd = np.where(dist < 0.05, np.abs(plane), dist)
+        fwd_cost = _trimmed_mean(fwd, np.ones_like(fwd, bool), trim)
+        # The scanner looks against the mean normal of the surface the scan lies on (measured on
+        # held-out one-view scans: 3-26 degrees from the true direction; the dominant axis of the
+        # normals was 13-48 degrees off). Normals in every direction: a scan from all sides, which
+        # should cover the whole part.
+        view = -nn.mean(1)
+        around = ~(np.linalg.norm(view, axis=1) >= ALL_AROUND)  # NaN too
+        view[around] = (0.0, 0.0, 1.0)
+        seen = visible(Ps, Ns, view, 64) & (np.einsum("ni,hi->hn", Ns, view) < -FACING * np.linalg.norm(view, axis=1)[:, None])
+        seen[around] = True
+        # Part points into the scan's coordinates: one tree for all starts.
+        back = np.einsum("hni,hij->hnj", Ps[None] - trans[:, None], rot) / scales[:, None, None]
+        bd, bj = query_tree.query(back.reshape(-1, 3))
+        bd, bj = bd.reshape(H, -1) * scales[:, None], bj.reshape(H, -1)
+        costs = fwd_cost + coverage_weight * _trimmed_mean(bd, seen, coverage_trim)
+        if it == iterations:
+            break
+        c = moved.mean(1, keepdims=True)
+        u = moved - c
+        a1 = np.concatenate([np.cross(u, nn), np.einsum("hni,hni->hn", u, nn)[..., None], nn], 2)
+        if robust:
+            w1 = np.where(fwd < cap, 1 / np.maximum(fwd, robust), 0.0)
+        else:
+            w1 = np.zeros_like(fwd)
+            np.put_along_axis(w1, np.argsort(fwd, 1)[:, : max(6, int(trim * n))], 1.0, 1)
+        w1 /= np.maximum(w1.sum(1, keepdims=True), 1e-12)
+        ata = np.einsum("hn,hni,hnj->hij", w1, a1, a1)
+        atb = np.einsum("hn,hni,hn->hi", w1, a1, plane)
+        # The part's visible side onto the scan, point to point (x, y, z rows).
+        mq = scales[:, None, None] * np.einsum("hij,hnj->hni", rot, query_tree.data[bj]) + trans[:, None]
+        ub, r2 = mq - c, Ps[None] - mq
+        w2 = seen & (bd < cap)
+        w2 = w2 / np.maximum(bd, robust) if robust else w2.astype(float)
+        w2 = coverage_weight * w2 / np.maximum(w2.sum(1, keepdims=True), 1e-12)
+        eye = np.eye(3)
+        a2 = np.concatenate([np.cross(ub[:, :, None, :], eye[None, None]), ub[:, :, :, None],
+                             np.broadcast_to(eye, ub.shape[:2] + (3, 3))], 3)  # (H, m, 3, 7)
+        ata += np.einsum("hn,hnki,hnkj->hij", w2, a2, a2)
+        atb += np.einsum("hn,hnki,hnk->hi", w2, a2, r2)
+        damp = 1e-6 * np.trace(ata, axis1=1, axis2=2) / 7 + 1e-12
+        reg = damp[:, None, None] * np.eye(7)
+        if not free_scale:
+            reg[:, 3, 3] += 1e9
+        delta = relax * np.nan_to_num(np.linalg.solve(ata + reg, atb[..., None])[..., 0])
+        dr = _small_rotations(delta[:, :3])
+        es = np.exp(np.clip(delta[:, 3], -0.2, 0.2))
+        rot = dr @ rot
+        scales = scales * es
+        trans = es[:, None] * np.einsum("hij,hj->hi", dr, trans - c[:, 0]) + c[:, 0] + delta[:, 4:]
+    return [Registration(rot[h], float(scales[h]), trans[h], float(costs[h])) for h in range(H)], costs
 
 
-def refine_scale(query: np.ndarray, query_tree: cKDTree, tree: cKDTree, normals: np.ndarray,
-                 fit: tuple[float, Registration], coverage_weight: float, steps=(0.9, 0.95, 1.05, 1.1),
-                 iterations: int = 3, trim: float = 0.8) -> tuple[float, Registration]:
-    """Try other scales around a fit whose scale was only estimated (a query of unknown units).
-
-    ICP keeps the scale fixed, since a one-sided fit alone would always shrink the scan; judged
-    by fit plus missing coverage, a too small scan pays for the part it leaves uncovered, so
-    the scale that explains the scan and the part's visible side best can be chosen here.
-    `fit` is the (judged cost, registration) to start from; returns the same for the best scale,
-    the given one included (cost: residual + coverage_weight * coverage).
-    """
-    best = fit
-    reg = fit[1]
-    centre = reg.apply(query.mean(0))
-    scales = reg.scale * np.asarray(steps, float)
-    rot = np.repeat(reg.rotation[None], len(scales), 0)
-    # Scale about the fitted query's centroid, so that the fit does not slide away.
-    trans = centre[None] - np.einsum("hij,j->hi", rot, query.mean(0)) * scales[:, None]
-    regs, _ = refine(query, tree, normals, Starts(rot, trans, scales), iterations, trim)
-    for r in regs:
-        c = r.residual + coverage_weight * coverage_residual(r, query_tree, tree, normals)
-        if c < best[0]:
-            best = (c, r)
-    return best
+def _trimmed_mean(d: np.ndarray, mask: np.ndarray, trim: float) -> np.ndarray:
+    """Per row, the mean of the `trim` smallest fraction of d where mask (0 where nothing is)."""
+    d = np.where(mask, d, np.inf)
+    count = mask.sum(1)
+    k = np.maximum(1, (trim * count).astype(int))
+    srt = np.sort(d, 1)
+    csum = np.cumsum(np.where(np.isfinite(srt), srt, 0.0), 1)
+    out = csum[np.arange(len(d)), k - 1] / k
+    return np.where(count > 0, out, 0.0)

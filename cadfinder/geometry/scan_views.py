@@ -25,7 +25,7 @@ GRID = 8  # descriptor: GRID^3 cells over [-1, 1]^3 of the view's PCA frame
 SIGMA = 0.25  # decay length of the distance field, in frame radii
 DIM = GRID**3
 VIEW_POINTS = 1500  # points per view (and per query) the descriptor and the frames use
-VERSION = f"views{VIEW_COUNT}-grid{GRID}-v1"
+VERSION = f"views{VIEW_COUNT}-grid{GRID}-v2"
 
 _lin = np.linspace(-1.0, 1.0, GRID)
 _CELLS = np.stack(np.meshgrid(_lin, _lin, _lin, indexing="ij"), -1).reshape(-1, 3)
