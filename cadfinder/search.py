@@ -34,6 +34,8 @@ SCREEN_PART_POINTS = 300  # part points the screen's coverage looks at
 FIT_POINTS = 400  # query points for the careful fit of the best candidates
 FIT_PART_POINTS = 600  # part points the careful fit's coverage looks at
 FIT_ITERATIONS = 8
+POLISH_TOP = 8
+POLISH_ITERATIONS = 24
 FIT_TRIM = 0.8  # fraction of query points the careful fit counts (the rest: outliers, overhang)
 UNREFINED_PENALTY = 1.0  # candidates not fitted carefully rank below every fitted one
 UNITS_TOLERANCE = 0.1  # |log(fitted size / real size)| of the best part beyond which units look wrong
@@ -294,7 +296,7 @@ class Searcher:
                           **self._fit_options)
             screened.append((float(np.min(r + self._size_cost(kept.scales, c, metric))), c, res, kept))
         screened.sort(key=lambda x: x[0])
-        size_ratio = {}
+        size_ratio, fitted = {}, {}
         for cost, c, res, kept in screened[self.candidates:]:
             res.residual = cost + UNREFINED_PENALTY
         for _, c, res, kept in screened[: self.candidates]:
@@ -306,6 +308,21 @@ class Searcher:
             res.residual = float(costs[best])
             res.fitted_query = regs[best].apply(dense)
             size_ratio[c.part_number] = regs[best].scale * c.norm_scale if c.norm_scale else 1.0
+            fitted[c.part_number] = (c, regs[best])
+        results.sort(key=lambda x: x.residual)
+        for res in results[:POLISH_TOP]:
+            if res.part_number not in fitted:
+                continue
+            c, reg = fitted[res.part_number]
+            tree, normals, _ = self._tree(c.part_number, c.surface_sample)
+            start = cf.Starts(reg.rotation[None], reg.translation[None], np.array([reg.scale]))
+            regs, r = cf.fit(medium, dense_tree, tree, normals, start, iterations=POLISH_ITERATIONS,
+                             part_points=FIT_PART_POINTS, **self._fit_options)
+            cost = float(r[0] + self._size_cost(np.array([regs[0].scale]), c, metric)[0])
+            if cost < res.residual:
+                res.residual = cost
+                res.fitted_query = regs[0].apply(dense)
+                size_ratio[c.part_number] = regs[0].scale * c.norm_scale if c.norm_scale else 1.0
         results.sort(key=lambda x: x.residual)
         if metric and results:
             # Are the query's units what they claim? When the best part does not fit at its real

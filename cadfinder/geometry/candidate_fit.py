@@ -131,8 +131,9 @@ def fit(query: np.ndarray, query_tree: cKDTree, tree: cKDTree, normals: np.ndarr
             w1 = np.zeros_like(fwd)
             np.put_along_axis(w1, np.argsort(fwd, 1)[:, : max(6, int(trim * n))], 1.0, 1)
         w1 /= np.maximum(w1.sum(1, keepdims=True), 1e-12)
-        ata = np.einsum("hn,hni,hnj->hij", w1, a1, a1)
-        atb = np.einsum("hn,hni,hn->hi", w1, a1, plane)
+        wa = a1.transpose(0, 2, 1) * w1[:, None]
+        ata = wa @ a1
+        atb = (wa @ plane[..., None])[..., 0]
         # The part's visible side onto the scan, point to point (x, y, z rows).
         mq = scales[:, None, None] * np.einsum("hij,hnj->hni", rot, query_tree.data[bj]) + trans[:, None]
         ub, r2 = mq - c, Ps[None] - mq
@@ -142,8 +143,10 @@ def fit(query: np.ndarray, query_tree: cKDTree, tree: cKDTree, normals: np.ndarr
         eye = np.eye(3)
         a2 = np.concatenate([np.cross(ub[:, :, None, :], eye[None, None]), ub[:, :, :, None],
                              np.broadcast_to(eye, ub.shape[:2] + (3, 3))], 3)  # (H, m, 3, 7)
-        ata += np.einsum("hn,hnki,hnkj->hij", w2, a2, a2)
-        atb += np.einsum("hn,hnki,hnk->hi", w2, a2, r2)
+        a2 = a2.reshape(H, -1, 7)
+        wa = a2.transpose(0, 2, 1) * np.repeat(w2, 3, axis=1)[:, None]
+        ata += wa @ a2
+        atb += (wa @ r2.reshape(H, -1, 1))[..., 0]
         damp = 1e-6 * np.trace(ata, axis1=1, axis2=2) / 7 + 1e-12
         reg = damp[:, None, None] * np.eye(7)
         if not free_scale:
