@@ -33,9 +33,14 @@ SCREEN_KEEP = 4  # pose starts per candidate that the screen keeps
 SCREEN_PART_POINTS = 300  # part points the screen's coverage looks at
 FIT_POINTS = 400  # query points for the careful fit of the best candidates
 FIT_PART_POINTS = 600  # part points the careful fit's coverage looks at
-FIT_ITERATIONS = 8
-POLISH_TOP = 8
-POLISH_ITERATIONS = 24
+FIT_ITERATIONS = 8  # similarity-fit steps for each of the best candidates
+FIT_SLIDE = 0.04  # part->scan pairs closer than this pull only along the part's normal (candidate_fit.fit)
+# The best fits start again from turned poses (degrees about the scanner's axis, each also turned
+# over: a near-symmetric part can trap a fit); all turns a few steps on few points, the best two on.
+POLISH_TOP = 20
+POLISH_TURNS = (0.0, 20.0, -20.0, 45.0, -45.0)
+POLISH_SCREEN_ITERATIONS = 6
+POLISH_ITERATIONS = 10
 FIT_TRIM = 0.8  # fraction of query points the careful fit counts (the rest: outliers, overhang)
 UNREFINED_PENALTY = 1.0  # candidates not fitted carefully rank below every fitted one
 UNITS_TOLERANCE = 0.1  # |log(fitted size / real size)| of the best part beyond which units look wrong
@@ -315,14 +320,21 @@ class Searcher:
                 continue
             c, reg = fitted[res.part_number]
             tree, normals, _ = self._tree(c.part_number, c.surface_sample)
-            start = cf.Starts(reg.rotation[None], reg.translation[None], np.array([reg.scale]))
-            regs, r = cf.fit(medium, dense_tree, tree, normals, start, iterations=POLISH_ITERATIONS,
+            # The turns run a few steps on fewer points; the best two go on with all.
+            starts = cf.turned_starts(reg, medium, tree, normals, POLISH_TURNS)
+            regs, r = cf.fit(small, dense_tree, tree, normals, starts, iterations=POLISH_SCREEN_ITERATIONS,
+                             part_points=SCREEN_PART_POINTS, **self._fit_options)
+            top = np.argsort(r)[:2]
+            starts = cf.Starts(np.array([regs[h].rotation for h in top]), np.array([regs[h].translation for h in top]),
+                               np.array([regs[h].scale for h in top]))
+            regs, r = cf.fit(medium, dense_tree, tree, normals, starts, iterations=POLISH_ITERATIONS,
                              part_points=FIT_PART_POINTS, **self._fit_options)
-            cost = float(r[0] + self._size_cost(np.array([regs[0].scale]), c, metric)[0])
-            if cost < res.residual:
-                res.residual = cost
-                res.fitted_query = regs[0].apply(dense)
-                size_ratio[c.part_number] = regs[0].scale * c.norm_scale if c.norm_scale else 1.0
+            costs = r + self._size_cost(np.array([g.scale for g in regs]), c, metric)
+            best = int(np.argmin(costs))
+            if costs[best] < res.residual:
+                res.residual = float(costs[best])
+                res.fitted_query = regs[best].apply(dense)
+                size_ratio[c.part_number] = regs[best].scale * c.norm_scale if c.norm_scale else 1.0
         results.sort(key=lambda x: x.residual)
         if metric and results:
             # Are the query's units what they claim? When the best part does not fit at its real
@@ -347,7 +359,8 @@ class Searcher:
 
     @property
     def _fit_options(self) -> dict:
-        return {"trim": FIT_TRIM, "coverage_trim": COVERAGE_TRIM, "coverage_weight": COVERAGE_WEIGHT}
+        return {"trim": FIT_TRIM, "coverage_trim": COVERAGE_TRIM, "coverage_weight": COVERAGE_WEIGHT,
+                "slide": FIT_SLIDE}
 
     @staticmethod
     def _starts(c: Candidate, frames: list, part_frame, metric: bool):
