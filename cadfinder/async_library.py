@@ -17,6 +17,7 @@ import psycopg
 from cadfinder import models, search, semantic_search
 from cadfinder.db import connection, lifecycle
 from cadfinder.errors import CadfinderError, DatabaseError, InputError
+from cadfinder.geometry import scan_views
 from cadfinder.settings import Settings
 
 
@@ -202,6 +203,8 @@ class AsyncLibrary:
         lists = [await self._fetch(q, p) for q, p in search.knn_statements(z, n, where or [])]
         rows = search.merge_knn(lists)
         res = await asyncio.to_thread(s.rerank, points, rows, max(k, 30) if text else k, label, query=z)
+        (parts, current), = await self._fetch(search.VIEW_COVERAGE_SQL, (scan_views.VERSION,))
+        res.warnings += search.view_coverage_warning(parts, current)
         if text and text.strip():
             clip = await self._clip()
             scored, parsed = await self._text_scores(text, where or [], 200, clip)

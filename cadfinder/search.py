@@ -178,6 +178,18 @@ def knn_statements(query: QueryEncoding, n: int, where: list, exclude: str | Non
     return out
 
 
+VIEW_COVERAGE_SQL = ("SELECT count(*), count(*) FILTER (WHERE view_version = %s) FROM cad_models "
+                     "WHERE surface_sample IS NOT NULL")
+
+
+def view_coverage_warning(parts: int, current: int) -> list[str]:
+    """A warning when parts lack scan views of the current version (a scan finds them worse)."""
+    if parts and current < parts:
+        return [f"{parts - current} of {parts} parts have no scan views of the current version: "
+                f"run `cadfinder embed`"]
+    return []
+
+
 def merge_knn(row_lists: list[list[tuple]], n: int | None = None) -> list[Candidate]:
     """One candidate list from the shape and the view lists (views first, alternating, since
     their distances are not on one scale); a part in both keeps its view seeds."""
@@ -214,6 +226,7 @@ class Searcher:
         self.candidates = candidates
         self.cal = calibration()
         self._trees: dict[str, tuple] = {}
+        self._view_warnings: list[str] | None = None  # checked once per searcher
         if conn is not None:
             for st in session_statements(ef_search):
                 conn.execute(st)
@@ -265,8 +278,16 @@ class Searcher:
         timings["encode"] = 1000 * (time.perf_counter() - t)
         t = time.perf_counter()
         rows = self.knn(query, self.candidate_count(k, rerank), where or [], views=rerank)
+        if rerank and self._view_warnings is None:
+            from cadfinder.geometry import scan_views
+
+            self._view_warnings = view_coverage_warning(*self.conn.execute(VIEW_COVERAGE_SQL,
+                                                                           (scan_views.VERSION,)).fetchone())
+            self.conn.commit()
         timings["database"] = 1000 * (time.perf_counter() - t)
-        return self.rerank(points, rows, k, label, rerank, timings, metric, query)
+        out = self.rerank(points, rows, k, label, rerank, timings, metric, query)
+        out.warnings += self._view_warnings or []
+        return out
 
     def candidate_count(self, k: int, rerank: bool = True) -> int:
         """Candidates by shape latent (the view descriptors bring VIEW_CANDIDATES more)."""

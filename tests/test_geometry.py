@@ -110,6 +110,39 @@ def test_scan_occludes_hidden_surfaces():
     assert np.all(pts[vis][:, 2] > 0.5)
 
 
+def test_scan_sees_steep_surfaces():
+    # A plate tilted 60 degrees from the view: its top face is in plain sight (a point splat hid
+    # about half of it behind its own neighbours).
+    plate = trimesh.creation.box((1, 1, 0.05))
+    plate.apply_transform(trimesh.transformations.rotation_matrix(np.radians(60), [1, 0, 0]))
+    pts, nrm = sdf.sample_surface(plate, 4096, np.random.default_rng(0))
+    view = np.array([0, 0, -1.0])
+    top = nrm @ view < -0.3
+    assert scan.visible(pts, nrm, view, 64)[top].mean() > 0.85
+    # Several scanners at once give the masks one at a time would.
+    views = np.random.default_rng(1).normal(size=(4, 3))
+    assert (scan.visible(pts, nrm, views, 64) == np.stack([scan.visible(pts, nrm, v, 64) for v in views])).all()
+
+
+def test_candidate_fit_slides_a_scan_across_a_flat_face():
+    """A one-view scan of a plate with a boss, started 0.15 off along the plate: the two-sided
+    fit brings it back within 8 steps (point-to-point coverage pairs alone held it in place)."""
+    from scipy.spatial import cKDTree
+
+    from cadfinder.geometry import candidate_fit as cf
+
+    part = trimesh.util.concatenate([trimesh.creation.box((1.6, 1.0, 0.08)),
+                                     trimesh.creation.cylinder(0.15, 0.3).apply_translation([0.4, 0.2, 0.15])])
+    pts, nrm = sdf.sample_surface(part, 4096, np.random.default_rng(0))
+    tree = cKDTree(pts)
+    s = scan.simulate_scan(part, scan.ScanSettings(points=3000, noise=0.002), seed=3)
+    q = s.points[np.random.default_rng(0).permutation(len(s.points))[:1500]]
+    start = cf.Starts(np.eye(3)[None], np.array([[0.15, -0.05, 0.0]]), np.array([1.0]))
+    regs, _ = cf.fit(q[:400], cKDTree(q), tree, nrm, start, iterations=8)
+    assert np.linalg.norm(regs[0].translation) < 0.02
+    assert regs[0].scale == pytest.approx(1.0, abs=0.03)
+
+
 def l_bracket() -> trimesh.Trimesh:
     """An asymmetric test part in a unit-sphere-ish frame: an L of two unequal plates and a boss."""
     a = trimesh.creation.box((1.2, 0.6, 0.1))

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import trimesh
 
-from cadfinder import ingest, library
+from cadfinder import ingest, library, models, search
 from cadfinder.geometry import scan_views
 from cadfinder.geometry.scan import ScanSettings, simulate_scan
 from tests.conftest import run_cli
@@ -176,6 +176,10 @@ def test_scan_views_backfill_from_stored_meshes(ingested, library):
                      "WHERE part_number = 'GER-00004')")
         conn.execute("UPDATE cad_models SET view_version = NULL WHERE part_number = 'GER-00004'")
         conn.commit()
+        # Until then a scan search says so.
+        scan = trimesh.creation.box((10, 20, 30)).sample(500)
+        warned = search.Searcher(conn, models.encoder(library)).search_points(scan, 3).warnings
+        assert any("no scan views of the current version" in w for w in warned), warned
         out = ingest.backfill_views(conn, jobs=1, progress=False)
         assert out["scan_views"] == 1
         # Other tests' rows with an unreadable stored mesh (test_database) are reported, not fatal.
