@@ -325,37 +325,31 @@ class Searcher:
         size_ratio, fitted = {}, {}
         for cost, c, res, kept in screened[self.candidates:]:
             res.residual = cost + UNREFINED_PENALTY
+
+        def keep(res, c, cost, reg):
+            res.residual = cost
+            res.fitted_query = reg.apply(dense)
+            size_ratio[c.part_number] = reg.scale * c.norm_scale if c.norm_scale else 1.0
+            fitted[c.part_number] = (c, reg)
+
         for _, c, res, kept in screened[: self.candidates]:
             tree, normals, _ = self._tree(c.part_number, c.surface_sample)
             regs, r = cf.fit(medium, dense_tree, tree, normals, kept, iterations=FIT_ITERATIONS,
                              part_points=FIT_PART_POINTS, **self._fit_options)
-            costs = r + self._size_cost(np.array([g.scale for g in regs]), c, metric)
-            best = int(np.argmin(costs))
-            res.residual = float(costs[best])
-            res.fitted_query = regs[best].apply(dense)
-            size_ratio[c.part_number] = regs[best].scale * c.norm_scale if c.norm_scale else 1.0
-            fitted[c.part_number] = (c, regs[best])
+            keep(res, c, *self._best_fit(regs, r, c, metric))
         results.sort(key=lambda x: x.residual)
-        for res in results[:POLISH_TOP]:
-            if res.part_number not in fitted:
-                continue
+        for res in [x for x in results[:POLISH_TOP] if x.part_number in fitted]:
             c, reg = fitted[res.part_number]
             tree, normals, _ = self._tree(c.part_number, c.surface_sample)
             # The turns run a few steps on fewer points; the best two go on with all.
             starts = cf.turned_starts(reg, medium, tree, normals, POLISH_TURNS)
             regs, r = cf.fit(small, dense_tree, tree, normals, starts, iterations=POLISH_SCREEN_ITERATIONS,
                              part_points=SCREEN_PART_POINTS, **self._fit_options)
-            top = np.argsort(r)[:2]
-            starts = cf.Starts(np.array([regs[h].rotation for h in top]), np.array([regs[h].translation for h in top]),
-                               np.array([regs[h].scale for h in top]))
-            regs, r = cf.fit(medium, dense_tree, tree, normals, starts, iterations=POLISH_ITERATIONS,
-                             part_points=FIT_PART_POINTS, **self._fit_options)
-            costs = r + self._size_cost(np.array([g.scale for g in regs]), c, metric)
-            best = int(np.argmin(costs))
-            if costs[best] < res.residual:
-                res.residual = float(costs[best])
-                res.fitted_query = regs[best].apply(dense)
-                size_ratio[c.part_number] = regs[best].scale * c.norm_scale if c.norm_scale else 1.0
+            regs, r = cf.fit(medium, dense_tree, tree, normals, cf.Starts.of([regs[h] for h in np.argsort(r)[:2]]),
+                             iterations=POLISH_ITERATIONS, part_points=FIT_PART_POINTS, **self._fit_options)
+            cost, reg = self._best_fit(regs, r, c, metric)
+            if cost < res.residual:
+                keep(res, c, cost, reg)
         results.sort(key=lambda x: x.residual)
         if metric and results:
             # Are the query's units what they claim? When the best part does not fit at its real
@@ -400,6 +394,12 @@ class Searcher:
         if real:
             out.append(cf.own_frame_start(c.norm_offset, c.norm_scale))
         return cf.Starts.concat(out)
+
+    def _best_fit(self, regs: list, costs: np.ndarray, c: Candidate, metric: bool) -> tuple:
+        """(cost, registration) of a candidate's best fit, the size cost included."""
+        costs = costs + self._size_cost(np.array([g.scale for g in regs]), c, metric)
+        best = int(np.argmin(costs))
+        return float(costs[best]), regs[best]
 
     @staticmethod
     def _size_cost(scales: np.ndarray, c: Candidate, metric: bool) -> np.ndarray:

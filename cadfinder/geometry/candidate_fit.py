@@ -40,6 +40,12 @@ class Starts:
         return Starts(np.concatenate([s.rot for s in items]), np.concatenate([s.trans for s in items]),
                       np.concatenate([s.scales for s in items]))
 
+    @staticmethod
+    def of(regs: list[Registration]) -> "Starts":
+        """Starts at the poses of some fits."""
+        return Starts(np.array([g.rotation for g in regs]), np.array([g.translation for g in regs]),
+                      np.array([g.scale for g in regs], float))
+
     def take(self, idx) -> "Starts":
         return Starts(self.rot[idx], self.trans[idx], self.scales[idx])
 
@@ -175,9 +181,8 @@ def fit(query: np.ndarray, query_tree: cKDTree, tree: cKDTree, normals: np.ndarr
             # scan->part pairs do), so they do not hold the scan from sliding; pairs farther than
             # `slide` (part surface beyond the scan's edge) pull in every direction.
             far = bd >= slide
-            npn = Ns[None].repeat(H, 0)
-            a2n = np.einsum("hnki,hnk->hni", a2, npn)
-            r2n = np.einsum("hnk,hnk->hn", r2, npn)
+            a2n = np.einsum("hnki,nk->hni", a2, Ns)
+            r2n = np.einsum("hnk,nk->hn", r2, Ns)
             wn = w2 * ~far
             wa = a2n.transpose(0, 2, 1) * wn[:, None]
             ata += wa @ a2n
