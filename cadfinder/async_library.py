@@ -203,8 +203,10 @@ class AsyncLibrary:
         lists = [await self._fetch(q, p) for q, p in search.knn_statements(z, n, where or [])]
         rows = search.merge_knn(lists)
         res = await asyncio.to_thread(s.rerank, points, rows, max(k, 30) if text else k, label, query=z)
-        (parts, current), = await self._fetch(search.VIEW_COVERAGE_SQL, (scan_views.VERSION,))
-        res.warnings += search.view_coverage_warning(parts, current)
+        if s.view_warnings is None:  # once per session, not on every query
+            (parts, current), = await self._fetch(search.VIEW_COVERAGE_SQL, (scan_views.VERSION,))
+            s.view_warnings = search.view_coverage_warning(parts, current)
+        res.warnings += s.view_warnings
         if text and text.strip():
             clip = await self._clip()
             scored, parsed = await self._text_scores(text, where or [], 200, clip)

@@ -226,7 +226,8 @@ class Searcher:
         self.candidates = candidates
         self.cal = calibration()
         self._trees: dict[str, tuple] = {}
-        self._view_warnings: list[str] | None = None  # checked once per searcher
+        # Parts without current scan views, checked once per searcher (the app fills it too).
+        self.view_warnings: list[str] | None = None
         if conn is not None:
             for st in session_statements(ef_search):
                 conn.execute(st)
@@ -278,15 +279,15 @@ class Searcher:
         timings["encode"] = 1000 * (time.perf_counter() - t)
         t = time.perf_counter()
         rows = self.knn(query, self.candidate_count(k, rerank), where or [], views=rerank)
-        if rerank and self._view_warnings is None:
+        if rerank and self.view_warnings is None:
             from cadfinder.geometry import scan_views
 
-            self._view_warnings = view_coverage_warning(*self.conn.execute(VIEW_COVERAGE_SQL,
-                                                                           (scan_views.VERSION,)).fetchone())
+            self.view_warnings = view_coverage_warning(*self.conn.execute(VIEW_COVERAGE_SQL,
+                                                                          (scan_views.VERSION,)).fetchone())
             self.conn.commit()
         timings["database"] = 1000 * (time.perf_counter() - t)
         out = self.rerank(points, rows, k, label, rerank, timings, metric, query)
-        out.warnings += self._view_warnings or []
+        out.warnings += self.view_warnings or []
         return out
 
     def candidate_count(self, k: int, rerank: bool = True) -> int:

@@ -101,12 +101,12 @@ def turned_starts(reg: Registration, query: np.ndarray, tree: cKDTree, normals: 
 
 
 def fit(query: np.ndarray, query_tree: cKDTree, tree: cKDTree, normals: np.ndarray, starts: Starts,
-        iterations: int = 8, trim: float = 0.8, coverage_trim: float = 0.8, free_scale: bool = True,
-        coverage_weight: float = 0.5, part_points: int = 600, robust: float | None = 0.01,
+        iterations: int = 8, trim: float = 0.8, coverage_trim: float = 0.8,
+        coverage_weight: float = 0.5, part_points: int = 600, robust: float = 0.01,
         cap: float = 0.15, relax: float = 1.5, slide: float | None = 0.04
         ) -> tuple[list[Registration], np.ndarray]:
     """Similarity ICP both ways, for H starts at once: the scan onto the part (point-to-plane)
-    and the part's side facing the scanner onto the scan, scale free unless `free_scale` is off.
+    and the part's side facing the scanner onto the scan, scale free.
 
     The cost of a pose is the one the re-rank judges by: trimmed fit + coverage_weight *
     trimmed coverage. The steps, though, weigh every pair (an L1-like reweighting with
@@ -158,11 +158,7 @@ def fit(query: np.ndarray, query_tree: cKDTree, tree: cKDTree, normals: np.ndarr
         c = moved.mean(1, keepdims=True)
         u = moved - c
         a1 = np.concatenate([np.cross(u, nn), np.einsum("hni,hni->hn", u, nn)[..., None], nn], 2)
-        if robust:
-            w1 = np.where(fwd < cap, 1 / np.maximum(fwd, robust), 0.0)
-        else:
-            w1 = np.zeros_like(fwd)
-            np.put_along_axis(w1, np.argsort(fwd, 1)[:, : max(6, int(trim * n))], 1.0, 1)
+        w1 = np.where(fwd < cap, 1 / np.maximum(fwd, robust), 0.0)
         w1 /= np.maximum(w1.sum(1, keepdims=True), 1e-12)
         wa = a1.transpose(0, 2, 1) * w1[:, None]
         ata = wa @ a1
@@ -170,8 +166,7 @@ def fit(query: np.ndarray, query_tree: cKDTree, tree: cKDTree, normals: np.ndarr
         # The part's visible side onto the scan, point to point (x, y, z rows).
         mq = scales[:, None, None] * np.einsum("hij,hnj->hni", rot, query_tree.data[bj]) + trans[:, None]
         ub, r2 = mq - c, Ps[None] - mq
-        w2 = seen & (bd < cap)
-        w2 = w2 / np.maximum(bd, robust) if robust else w2.astype(float)
+        w2 = (seen & (bd < cap)) / np.maximum(bd, robust)
         w2 = coverage_weight * w2 / np.maximum(w2.sum(1, keepdims=True), 1e-12)
         eye = np.eye(3)
         a2 = np.concatenate([np.cross(ub[:, :, None, :], eye[None, None]), ub[:, :, :, None],
@@ -194,8 +189,6 @@ def fit(query: np.ndarray, query_tree: cKDTree, tree: cKDTree, normals: np.ndarr
         atb += (wa @ r2.reshape(H, -1, 1))[..., 0]
         damp = 1e-6 * np.trace(ata, axis1=1, axis2=2) / 7 + 1e-12
         reg = damp[:, None, None] * np.eye(7)
-        if not free_scale:
-            reg[:, 3, 3] += 1e9
         delta = relax * np.nan_to_num(np.linalg.solve(ata + reg, atb[..., None])[..., 0])
         dr = _small_rotations(delta[:, :3])
         es = np.exp(np.clip(delta[:, 3], -0.2, 0.2))

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import trimesh
-from scipy.ndimage import minimum_filter
 from scipy.spatial.transform import Rotation
 
 from cadfinder.geometry.sdf import sample_surface
