@@ -41,6 +41,7 @@ POLISH_TOP = 20
 POLISH_TURNS = (0.0, 20.0, -20.0, 45.0, -45.0)
 POLISH_SCREEN_ITERATIONS = 6
 POLISH_ITERATIONS = 10
+JUDGE_POINTS = 5000  # scan points the final judgement of each fitted candidate uses (candidate_fit.judge)
 FIT_TRIM = 0.8  # fraction of query points the careful fit counts (the rest: outliers, overhang)
 UNREFINED_PENALTY = 1.0  # candidates not fitted carefully rank below every fitted one
 UNITS_TOLERANCE = 0.1  # |log(fitted size / real size)| of the best part beyond which units look wrong
@@ -351,6 +352,14 @@ class Searcher:
             cost, reg = self._best_fit(regs, r, c, metric)
             if cost < res.residual:
                 keep(res, c, cost, reg)
+        # Every fitted candidate is judged at its best pose on all points (the fits used few).
+        full_tree = cKDTree(scan_views.subsample(points, JUDGE_POINTS))
+        for res in results:
+            if res.part_number in fitted:
+                c, reg = fitted[res.part_number]
+                tree, normals, _ = self._tree(c.part_number, c.surface_sample)
+                res.residual = cf.judge(full_tree, reg, tree, normals) + float(self._size_cost(
+                    np.array([reg.scale]), c, metric)[0])
         results.sort(key=lambda x: x.residual)
         if metric and results:
             # Are the query's units what they claim? When the best part does not fit at its real

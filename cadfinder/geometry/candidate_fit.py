@@ -207,3 +207,41 @@ def _trimmed_mean(d: np.ndarray, mask: np.ndarray, trim: float) -> np.ndarray:
     csum = np.cumsum(np.where(np.isfinite(srt), srt, 0.0), 1)
     out = csum[np.arange(len(d)), k - 1] / k
     return np.where(count > 0, out, 0.0)
+
+
+def judge(query_tree: cKDTree, reg: Registration, tree: cKDTree, normals: np.ndarray, cap: float = 0.03, near: float = 0.05, cover_near: float = 0.02, resolution: int = 96) -> float:
+    """The final cost of one fitted pose, on all the scan's points (those in `query_tree`, in the
+    scan's own coordinates) and all the part's: the mean
+    truncated distance of the scan to the part (point-to-plane within `near`) plus the part's
+    side facing the scanner left bare by the scan, each part point weighed by how squarely it
+    faces the scanner (grazing surfaces return fewer points), truncated at `cap` (a few noise
+    widths, so that what one part has and the other lacks counts by its area, not its depth).
+
+    The fits judge on few points so that they can try many poses; on 80 held-out random-pose
+    scans, judging their poses on all points put the right part first in 56 instead of 43.
+    """
+    from cadfinder.geometry.scan import visible
+
+    P = tree.data
+    x = reg.apply(query_tree.data)
+    dist, idx = tree.query(x)
+    nn = normals[idx]
+    plane = np.abs(np.einsum("ni,ni->n", x - P[idx], nn))
+    fwd = np.minimum(np.where(dist < near, plane, dist), cap).mean()
+    view = -nn.mean(0)
+    if not np.linalg.norm(view) >= ALL_AROUND:
+        seen, weight = np.ones(len(P), bool), np.ones(len(P))
+    else:
+        view /= np.linalg.norm(view)
+        facing = normals @ view
+        seen = visible(P, normals, view, resolution) & (facing < -0.02)
+        weight = -facing
+    if not seen.any():
+        return float(fwd + cap)
+    # Part points into the scan's own coordinates, where its tree is.
+    back = (P[seen] - reg.translation) @ reg.rotation / reg.scale
+    bd, bj = query_tree.query(back)
+    bd = bd * reg.scale
+    bplane = np.abs(np.einsum("ni,ni->n", P[seen] - x[bj], normals[seen]))
+    cover = np.minimum(np.where(bd < cover_near, bplane, bd), cap)
+    return float(fwd + (weight[seen] * cover).sum() / weight[seen].sum())
