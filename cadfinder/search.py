@@ -42,6 +42,7 @@ POLISH_TURNS = (0.0, 20.0, -20.0, 45.0, -45.0)
 POLISH_SCREEN_ITERATIONS = 6
 POLISH_ITERATIONS = 10
 JUDGE_POINTS = 5000  # scan points the final judgement of each fitted candidate uses (candidate_fit.judge)
+JUDGE_POSES = 2  # of each fit's poses, the best (by the fit's cost) that are judged
 FIT_TRIM = 0.8  # fraction of query points the careful fit counts (the rest: outliers, overhang)
 UNREFINED_PENALTY = 1.0  # candidates not fitted carefully rank below every fitted one
 UNITS_TOLERANCE = 0.1  # |log(fitted size / real size)| of the best part beyond which units look wrong
@@ -324,42 +325,47 @@ class Searcher:
                           **self._fit_options)
             screened.append((float(np.min(r + self._size_cost(kept.scales, c, metric))), c, res, kept))
         screened.sort(key=lambda x: x[0])
-        size_ratio, fitted = {}, {}
+        # By part: the best fit so far (cost, registration) and the fitted poses to judge.
+        size_ratio, best, poses = {}, {}, {}
         for cost, c, res, kept in screened[self.candidates:]:
             res.residual = cost + UNREFINED_PENALTY
 
-        def keep(res, c, cost, reg):
-            res.residual = cost
-            res.fitted_query = reg.apply(dense)
-            size_ratio[c.part_number] = reg.scale * c.norm_scale if c.norm_scale else 1.0
-            fitted[c.part_number] = (c, reg)
+        def keep(res, c, regs, r):
+            costs = r + self._size_cost(np.array([g.scale for g in regs]), c, metric)
+            order = np.argsort(costs)
+            poses.setdefault(c.part_number, []).extend(regs[h] for h in order[:JUDGE_POSES])
+            if c.part_number not in best or costs[order[0]] < best[c.part_number][0]:
+                best[c.part_number] = (float(costs[order[0]]), regs[order[0]])
+            res.residual = best[c.part_number][0]
 
         for _, c, res, kept in screened[: self.candidates]:
             tree, normals, _ = self._tree(c.part_number, c.surface_sample)
-            regs, r = cf.fit(medium, dense_tree, tree, normals, kept, iterations=FIT_ITERATIONS,
-                             part_points=FIT_PART_POINTS, **self._fit_options)
-            keep(res, c, *self._best_fit(regs, r, c, metric))
+            keep(res, c, *cf.fit(medium, dense_tree, tree, normals, kept, iterations=FIT_ITERATIONS,
+                                 part_points=FIT_PART_POINTS, **self._fit_options))
         results.sort(key=lambda x: x.residual)
-        for res in [x for x in results[:POLISH_TOP] if x.part_number in fitted]:
-            c, reg = fitted[res.part_number]
+        by_part = {c.part_number: c for c in rows}
+        for res in [x for x in results[:POLISH_TOP] if x.part_number in best]:
+            c = by_part[res.part_number]
             tree, normals, _ = self._tree(c.part_number, c.surface_sample)
             # The turns run a few steps on fewer points; the best two go on with all.
-            starts = cf.turned_starts(reg, medium, tree, normals, POLISH_TURNS)
+            starts = cf.turned_starts(best[c.part_number][1], medium, tree, normals, POLISH_TURNS)
             regs, r = cf.fit(small, dense_tree, tree, normals, starts, iterations=POLISH_SCREEN_ITERATIONS,
                              part_points=SCREEN_PART_POINTS, **self._fit_options)
-            regs, r = cf.fit(medium, dense_tree, tree, normals, cf.Starts.of([regs[h] for h in np.argsort(r)[:2]]),
-                             iterations=POLISH_ITERATIONS, part_points=FIT_PART_POINTS, **self._fit_options)
-            cost, reg = self._best_fit(regs, r, c, metric)
-            if cost < res.residual:
-                keep(res, c, cost, reg)
-        # Every fitted candidate is judged at its best pose on all points (the fits used few).
+            keep(res, c, *cf.fit(medium, dense_tree, tree, normals, cf.Starts.of([regs[h] for h in np.argsort(r)[:2]]),
+                                 iterations=POLISH_ITERATIONS, part_points=FIT_PART_POINTS, **self._fit_options))
+        # The fits judged on few points so that they could try many poses; each fitted candidate's
+        # best poses are judged on all points (candidate_fit.judge), the best judged is its cost.
         full_tree = cKDTree(scan_views.subsample(points, JUDGE_POINTS))
         for res in results:
-            if res.part_number in fitted:
-                c, reg = fitted[res.part_number]
+            if res.part_number in poses:
+                c = by_part[res.part_number]
                 tree, normals, _ = self._tree(c.part_number, c.surface_sample)
-                res.residual = cf.judge(full_tree, reg, tree, normals) + float(self._size_cost(
-                    np.array([reg.scale]), c, metric)[0])
+                regs = poses[res.part_number]
+                judged = [cf.judge(full_tree, g, tree, normals) for g in regs]
+                judged += self._size_cost(np.array([g.scale for g in regs]), c, metric)
+                h = int(np.argmin(judged))
+                res.residual, res.fitted_query = float(judged[h]), regs[h].apply(dense)
+                size_ratio[c.part_number] = regs[h].scale * c.norm_scale if c.norm_scale else 1.0
         results.sort(key=lambda x: x.residual)
         if metric and results:
             # Are the query's units what they claim? When the best part does not fit at its real
@@ -404,12 +410,6 @@ class Searcher:
         if real:
             out.append(cf.own_frame_start(c.norm_offset, c.norm_scale))
         return cf.Starts.concat(out)
-
-    def _best_fit(self, regs: list, costs: np.ndarray, c: Candidate, metric: bool) -> tuple:
-        """(cost, registration) of a candidate's best fit, the size cost included."""
-        costs = costs + self._size_cost(np.array([g.scale for g in regs]), c, metric)
-        best = int(np.argmin(costs))
-        return float(costs[best]), regs[best]
 
     @staticmethod
     def _size_cost(scales: np.ndarray, c: Candidate, metric: bool) -> np.ndarray:

@@ -143,6 +143,30 @@ def test_candidate_fit_slides_a_scan_across_a_flat_face():
     assert regs[0].scale == pytest.approx(1.0, abs=0.03)
 
 
+def test_judge_tells_a_part_from_a_longer_sibling():
+    """A one-view scan of a plate with a boss, judged at its fitted pose on the part and on the
+    same design 25% longer (fitted as well as it goes): the sibling leaves its extra length bare."""
+    from scipy.spatial import cKDTree
+
+    from cadfinder.geometry import candidate_fit as cf
+
+    def plate(length):
+        return trimesh.util.concatenate([trimesh.creation.box((length, 1.0, 0.08)),
+                                         trimesh.creation.cylinder(0.15, 0.3).apply_translation([0.4, 0.2, 0.15])])
+
+    s = scan.simulate_scan(plate(1.6), scan.ScanSettings(points=3000), seed=3)
+    q = s.points[np.random.default_rng(0).permutation(len(s.points))[:1500]]
+    judged = []
+    for length in (1.6, 2.0):
+        pts, nrm = sdf.sample_surface(plate(length), 4096, np.random.default_rng(0))
+        tree = cKDTree(pts)
+        regs, _ = cf.fit(q[:400], cKDTree(q), tree, nrm, cf.Starts(np.eye(3)[None], np.zeros((1, 3)),
+                                                                 np.ones(1)), iterations=8)
+        judged.append(cf.judge(cKDTree(s.points), regs[0], tree, nrm))
+    assert judged[0] < 0.016  # about twice the scanner's noise (0.0076 along the ray)
+    assert judged[1] > 1.15 * judged[0]
+
+
 def l_bracket() -> trimesh.Trimesh:
     """An asymmetric test part in a unit-sphere-ish frame: an L of two unequal plates and a boss."""
     a = trimesh.creation.box((1.2, 0.6, 0.1))
