@@ -1,8 +1,9 @@
 """Geometric search: a scan, a mesh or an example part in, the closest library parts out.
 
 Query pipeline: read -> PCA frame -> encoder latent -> pgvector k-NN (HNSW, cosine, filters,
-iterative index scans) -> geometric re-rank of the candidates by trimmed ICP of the query
-points onto each candidate's stored surface sample -> calibrated score.
+iterative index scans) -> geometric re-rank of the candidates: pose starts screened, the best
+fitted both ways (similarity ICP of the scan onto each candidate's stored surface sample and of
+its visible side onto the scan), the best fits judged on all points -> calibrated score.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ SIZE_WEIGHT = 0.1  # metric queries: cost per unit |log(fitted size / real size)
 SCREEN_POINTS = 120  # query points for screening every pose start of every candidate
 SCREEN_KEEP = 4  # pose starts per candidate that the screen keeps
 SCREEN_PART_POINTS = 300  # part points the screen's coverage looks at
+KNN_FIRST = 6  # the first candidates of the k-NN lists (merged), fitted whatever their screen
 FIT_POINTS = 400  # query points for the careful fit of the best candidates
 FIT_PART_POINTS = 600  # part points the careful fit's coverage looks at
 FIT_ITERATIONS = 8  # similarity-fit steps for each of the best candidates
@@ -300,7 +302,9 @@ class Searcher:
                timings: dict | None = None, metric: bool = True, query: QueryEncoding | None = None) -> SearchResult:
         """Geometric re-rank of candidates (from knn) against the query points: every candidate's
         pose starts are screened on a small subsample, the `candidates` best are fitted with
-        more points and judged by fit plus missing coverage (see geometry.candidate_fit)."""
+        more points (fit plus missing coverage), the best of those start again from turned
+        poses, and every fitted candidate is judged at its best poses on all points (see
+        geometry.candidate_fit)."""
         from cadfinder.geometry import candidate_fit as cf
         from cadfinder.geometry import scan_views
 
@@ -325,9 +329,14 @@ class Searcher:
                           **self._fit_options)
             screened.append((float(np.min(r + self._size_cost(kept.scales, c, metric))), c, res, kept))
         screened.sort(key=lambda x: x[0])
+        # The first candidates of the k-NN lists are fitted whatever their screen (a start a few
+        # percent off in scale can screen the right part just below the cut).
+        first = {c.part_number for c in rows[:KNN_FIRST]}
+        chosen = screened[: self.candidates] + [x for x in screened[self.candidates:] if x[1].part_number in first]
+        rest = [x for x in screened[self.candidates:] if x[1].part_number not in first]
         # By part: the best fit so far (cost, registration) and the fitted poses to judge.
         size_ratio, best, poses = {}, {}, {}
-        for cost, c, res, kept in screened[self.candidates:]:
+        for cost, c, res, kept in rest:
             res.residual = cost + UNREFINED_PENALTY
 
         def keep(res, c, regs, r):
@@ -338,7 +347,7 @@ class Searcher:
                 best[c.part_number] = (float(costs[order[0]]), regs[order[0]])
             res.residual = best[c.part_number][0]
 
-        for _, c, res, kept in screened[: self.candidates]:
+        for _, c, res, kept in chosen:
             tree, normals, _ = self._tree(c.part_number, c.surface_sample)
             keep(res, c, *cf.fit(medium, dense_tree, tree, normals, kept, iterations=FIT_ITERATIONS,
                                  part_points=FIT_PART_POINTS, **self._fit_options))
@@ -361,8 +370,8 @@ class Searcher:
                 c = by_part[res.part_number]
                 tree, normals, _ = self._tree(c.part_number, c.surface_sample)
                 regs = poses[res.part_number]
-                judged = [cf.judge(full_tree, g, tree, normals) for g in regs]
-                judged += self._size_cost(np.array([g.scale for g in regs]), c, metric)
+                judged = np.array([cf.judge(full_tree, g, tree, normals) for g in regs]) + self._size_cost(
+                    np.array([g.scale for g in regs]), c, metric)
                 h = int(np.argmin(judged))
                 res.residual, res.fitted_query = float(judged[h]), regs[h].apply(dense)
                 size_ratio[c.part_number] = regs[h].scale * c.norm_scale if c.norm_scale else 1.0

@@ -6,9 +6,9 @@ partial clouds), from the whole part's PCA frame (all 24 axis permutations and s
 query is already in the part's own coordinates". All starts of a candidate run together through
 a few steps of point-to-plane ICP on a small subsample (`screen`); the best few go on to a
 similarity fit both ways (`fit`): the scan must lie on the part, and the part's side facing the
-scanner must be covered by the scan. The cost of a pose (fit plus missing coverage) is what the
-search ranks by; a wrong part that the scan only touches here and there leaves much of its
-visible side unexplained.
+scanner must be covered by the scan (fit plus missing coverage, on a few hundred points). The
+fitted poses are then judged on all points (`judge`), which is what the search ranks by; a wrong
+part that the scan only touches here and there leaves much of its visible side unexplained.
 """
 
 from __future__ import annotations
