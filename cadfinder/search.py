@@ -327,7 +327,8 @@ class Searcher:
             kept, _ = cf.screen(small, tree, normals, self._starts(c, frames, part_frame, metric), keep=SCREEN_KEEP)
             _, r = cf.fit(small, dense_tree, tree, normals, kept, iterations=0, part_points=SCREEN_PART_POINTS,
                           **self._fit_options)
-            screened.append((float(np.min(r + self._size_cost(kept.scales, c, metric))), c, res, kept))
+            r = r + self._size_cost(kept.scales, c, metric)
+            screened.append((float(np.min(r)), c, res, kept, kept.take([int(np.argmin(r))])))
         screened.sort(key=lambda x: x[0])
         # The first candidates of the k-NN lists are fitted whatever their screen (a start a few
         # percent off in scale can screen the right part just below the cut).
@@ -336,7 +337,7 @@ class Searcher:
         rest = [x for x in screened[self.candidates:] if x[1].part_number not in first]
         # By part: the best fit so far (cost, registration) and the fitted poses to judge.
         size_ratio, best, poses = {}, {}, {}
-        for cost, c, res, kept in rest:
+        for cost, c, res, _, _ in rest:
             res.residual = cost + UNREFINED_PENALTY
 
         def keep(res, c, regs, r):
@@ -347,10 +348,16 @@ class Searcher:
                 best[c.part_number] = (float(costs[order[0]]), regs[order[0]])
             res.residual = best[c.part_number][0]
 
-        for _, c, res, kept in chosen:
+        for _, c, res, kept, start in chosen:
             tree, normals, _ = self._tree(c.part_number, c.surface_sample)
             keep(res, c, *cf.fit(medium, dense_tree, tree, normals, kept, iterations=FIT_ITERATIONS,
                                  part_points=FIT_PART_POINTS, **self._fit_options))
+            # The best screened pose, and for a metric query the part's own coordinates, are
+            # judged as they are too: a fit can drift from a right start where the few points it
+            # sees are ambiguous (a plate seen nearly edge-on).
+            starts = cf.Starts.concat([start] + ([cf.own_frame_start(c.norm_offset, c.norm_scale)]
+                                                 if metric and c.norm_scale else []))
+            poses[c.part_number] += starts.registrations()
         results.sort(key=lambda x: x.residual)
         by_part = {c.part_number: c for c in rows}
         for res in [x for x in results[:POLISH_TOP] if x.part_number in best]:

@@ -49,6 +49,10 @@ class Starts:
     def take(self, idx) -> "Starts":
         return Starts(self.rot[idx], self.trans[idx], self.scales[idx])
 
+    def registrations(self) -> list[Registration]:
+        """The starts as poses (residual 0: not measured)."""
+        return [Registration(r, float(s), t, 0.0) for r, t, s in zip(self.rot, self.trans, self.scales)]
+
 
 def frame_pair_starts(query_frame: Frame, part_frame: Frame, scales, matched_axes: bool = False) -> Starts:
     """Starts mapping the query frame onto a frame on the part, per scale: the 24 axis
