@@ -41,6 +41,9 @@ FIT_SLIDE = 0.04  # part->scan pairs closer than this pull only along the part's
 # over: a near-symmetric part can trap a fit); all turns a few steps on few points, the best two on.
 POLISH_TOP = 20
 POLISH_TURNS = (0.0, 20.0, -20.0, 45.0, -45.0)
+# ... and from the fit moved along the scanner's axis (a wall's thickness: candidate_fit.depth_starts).
+POLISH_DEPTHS = (0.02, 0.04, 0.06)
+POLISH_DEPTH_POSES = 2  # distinct careful fits of a candidate whose depths are tried
 POLISH_SCREEN_ITERATIONS = 6
 POLISH_ITERATIONS = 10
 JUDGE_POINTS = 5000  # scan points the final judgement of each fitted candidate uses (candidate_fit.judge)
@@ -336,7 +339,7 @@ class Searcher:
         chosen = screened[: self.candidates] + [x for x in screened[self.candidates:] if x[1].part_number in first]
         rest = [x for x in screened[self.candidates:] if x[1].part_number not in first]
         # By part: the best fit so far (cost, registration) and the fitted poses to judge.
-        size_ratio, best, poses = {}, {}, {}
+        size_ratio, best, poses, careful = {}, {}, {}, {}
         for cost, c, res, _, _ in rest:
             res.residual = cost + UNREFINED_PENALTY
 
@@ -350,8 +353,10 @@ class Searcher:
 
         for _, c, res, kept, start in chosen:
             tree, normals, _ = self._tree(c.part_number, c.surface_sample)
-            keep(res, c, *cf.fit(medium, dense_tree, tree, normals, kept, iterations=FIT_ITERATIONS,
-                                 part_points=FIT_PART_POINTS, **self._fit_options))
+            regs, r = cf.fit(medium, dense_tree, tree, normals, kept, iterations=FIT_ITERATIONS,
+                             part_points=FIT_PART_POINTS, **self._fit_options)
+            keep(res, c, regs, r)
+            careful[c.part_number] = cf.distinct(regs, r, small, POLISH_DEPTH_POSES)
             # The best screened pose, and for a metric query the part's own coordinates, are
             # judged as they are too: a fit can drift from a right start where the few points it
             # sees are ambiguous (a plate seen nearly edge-on).
@@ -363,11 +368,20 @@ class Searcher:
         for res in [x for x in results[:POLISH_TOP] if x.part_number in best]:
             c = by_part[res.part_number]
             tree, normals, _ = self._tree(c.part_number, c.surface_sample)
-            # The turns run a few steps on fewer points; the best two go on with all.
+            # The turns of the best fit run a few steps on fewer points; the best two go on with all.
             starts = cf.turned_starts(best[c.part_number][1], medium, tree, normals, POLISH_TURNS)
             regs, r = cf.fit(small, dense_tree, tree, normals, starts, iterations=POLISH_SCREEN_ITERATIONS,
                              part_points=SCREEN_PART_POINTS, **self._fit_options)
-            keep(res, c, *cf.fit(medium, dense_tree, tree, normals, cf.Starts.of([regs[h] for h in np.argsort(r)[:2]]),
+            chosen = [regs[h] for h in np.argsort(r)[:2]]
+            # So do the depths of each distinct careful fit (the right one need not be the best
+            # fitted: a turned-over plate can fit its few points better); the best of each goes on.
+            fits = careful[c.part_number]
+            starts = cf.Starts.concat([cf.depth_starts(g, medium, tree, normals, POLISH_DEPTHS) for g in fits])
+            regs, r = cf.fit(small, dense_tree, tree, normals, starts, iterations=POLISH_SCREEN_ITERATIONS,
+                             part_points=SCREEN_PART_POINTS, **self._fit_options)
+            per = len(r) // len(fits)
+            chosen += [regs[j * per + int(np.argmin(r[j * per:(j + 1) * per]))] for j in range(len(fits))]
+            keep(res, c, *cf.fit(medium, dense_tree, tree, normals, cf.Starts.of(chosen),
                                  iterations=POLISH_ITERATIONS, part_points=FIT_PART_POINTS, **self._fit_options))
         # The fits judged on few points so that they could try many poses; each fitted candidate's
         # best poses are judged on all points (candidate_fit.judge), the best judged is its cost.

@@ -167,6 +167,35 @@ def test_judge_tells_a_part_from_a_longer_sibling():
     assert judged[1] > 1.15 * judged[0]
 
 
+def test_depth_starts_lift_a_scan_off_the_far_face_of_a_plate():
+    """A one-view scan of a plate started a wall's thickness too deep: the fit settles on the far
+    face (the side it then faces looks covered too), the depth starts bring it back on top."""
+    from scipy.spatial import cKDTree
+
+    from cadfinder.geometry import candidate_fit as cf
+
+    part = trimesh.util.concatenate([trimesh.creation.box((1.6, 1.0, 0.1)),
+                                     trimesh.creation.cylinder(0.15, 0.3).apply_translation([0.4, 0.2, 0.15])])
+    pts, nrm = sdf.sample_surface(part, 4096, np.random.default_rng(0))
+    tree = cKDTree(pts)
+    s = scan.simulate_scan(part, scan.ScanSettings(points=3000, noise=0.002), seed=3)
+    q = s.points[np.random.default_rng(0).permutation(len(s.points))[:1500]]
+    q_tree, all_tree = cKDTree(q), cKDTree(s.points)
+    start = cf.Starts(np.eye(3)[None], np.array([[0.0, 0.0, -0.1]]), np.array([1.0]))
+    deep, _ = cf.fit(q[:400], q_tree, tree, nrm, start, iterations=8)
+    assert deep[0].translation[2] == pytest.approx(-0.1, abs=0.02)
+    starts = cf.depth_starts(deep[0], q[:400], tree, nrm, (0.02, 0.04, 0.06))
+    assert len(starts.rot) == 6 and np.allclose(starts.scales, deep[0].scale)
+    assert np.allclose(np.abs(starts.trans - deep[0].translation)[:, 2], [0.02, 0.02, 0.04, 0.04, 0.06, 0.06], atol=0.01)
+    regs, cost = cf.fit(q[:120], q_tree, tree, nrm, starts, iterations=6, part_points=300)
+    lifted = regs[int(np.argmin(cost))]
+    assert abs(lifted.translation[2]) < 0.01
+    assert cf.judge(all_tree, lifted, tree, nrm) < 0.5 * cf.judge(all_tree, deep[0], tree, nrm)
+    # Distinct fits: the deep and the lifted pose are two, the same pose twice is one.
+    picked = cf.distinct([deep[0], deep[0], lifted], np.array([0.1, 0.1, 0.05]), q[:400], 3)
+    assert len(picked) == 2 and picked[0] is lifted and picked[1] is deep[0]
+
+
 def l_bracket() -> trimesh.Trimesh:
     """An asymmetric test part in a unit-sphere-ish frame: an L of two unequal plates and a boss."""
     a = trimesh.creation.box((1.2, 0.6, 0.1))
