@@ -372,7 +372,7 @@ class Searcher:
             starts = cf.turned_starts(best[c.part_number][1], medium, tree, normals, POLISH_TURNS)
             regs, r = cf.fit(small, dense_tree, tree, normals, starts, iterations=POLISH_SCREEN_ITERATIONS,
                              part_points=SCREEN_PART_POINTS, **self._fit_options)
-            chosen = [regs[h] for h in np.argsort(r)[:2]]
+            going_on = [regs[h] for h in np.argsort(r)[:2]]
             # So do the depths of each distinct careful fit (the right one need not be the best
             # fitted: a turned-over plate can fit its few points better); the best of each goes on.
             fits = careful[c.part_number]
@@ -380,8 +380,8 @@ class Searcher:
             regs, r = cf.fit(small, dense_tree, tree, normals, starts, iterations=POLISH_SCREEN_ITERATIONS,
                              part_points=SCREEN_PART_POINTS, **self._fit_options)
             per = len(r) // len(fits)
-            chosen += [regs[j * per + int(np.argmin(r[j * per:(j + 1) * per]))] for j in range(len(fits))]
-            keep(res, c, *cf.fit(medium, dense_tree, tree, normals, cf.Starts.of(chosen),
+            going_on += [regs[j * per + int(np.argmin(r[j * per:(j + 1) * per]))] for j in range(len(fits))]
+            keep(res, c, *cf.fit(medium, dense_tree, tree, normals, cf.Starts.of(going_on),
                                  iterations=POLISH_ITERATIONS, part_points=FIT_PART_POINTS, **self._fit_options))
         # The fits judged on few points so that they could try many poses; each fitted candidate's
         # best poses are judged on all points (candidate_fit.judge), the best judged is its cost.

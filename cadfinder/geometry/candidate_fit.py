@@ -104,7 +104,7 @@ def turned_starts(reg: Registration, query: np.ndarray, tree: cKDTree, normals: 
 
 
 def depth_starts(reg: Registration, query: np.ndarray, tree: cKDTree, normals: np.ndarray,
-                 shifts=(0.02, 0.03, 0.04, 0.06)) -> Starts:
+                 shifts=(0.02, 0.04, 0.06)) -> Starts:
     """Starts around a fit: the fitted scan moved towards and away from the scanner by `shifts`
     (unit-sphere units). A scan of a plate, a hinge leaf or a profile's web can settle a wall's
     thickness too deep, on the far face, where the side it faces looks covered as well: a
