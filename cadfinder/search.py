@@ -32,6 +32,8 @@ SIZE_WEIGHT = 0.1  # metric queries: cost per unit |log(fitted size / real size)
 SCREEN_POINTS = 120  # query points for screening every pose start of every candidate
 SCREEN_KEEP = 4  # pose starts per candidate that the screen keeps
 SCREEN_PART_POINTS = 300  # part points the screen's coverage looks at
+SCREEN2_TOP = 60  # the best screened candidates that a second, closer screen orders
+SCREEN2_ITERATIONS = 2
 KNN_FIRST = 6  # the first candidates of the k-NN lists (merged), fitted whatever their screen
 FIT_POINTS = 400  # query points for the careful fit of the best candidates
 FIT_PART_POINTS = 600  # part points the careful fit's coverage looks at
@@ -333,6 +335,18 @@ class Searcher:
             r = r + self._size_cost(kept.scales, c, metric)
             screened.append((float(np.min(r)), c, res, kept, kept.take([int(np.argmin(r))])))
         screened.sort(key=lambda x: x[0])
+        # The best screened take a few fit steps both ways and are judged on the query's 1,500
+        # points (which tells the right part better than the screen's cost): that picks the fitted.
+        head = []
+        for _, c, res, kept, start in screened[:SCREEN2_TOP]:
+            tree, normals, _ = self._tree(c.part_number, c.surface_sample)
+            regs, r = cf.fit(small, dense_tree, tree, normals, kept, iterations=SCREEN2_ITERATIONS,
+                             part_points=SCREEN_PART_POINTS, **self._fit_options)
+            regs = [regs[h] for h in np.argsort(r)[:2]]
+            judged = np.array([cf.judge(dense_tree, g, tree, normals) for g in regs]) + self._size_cost(
+                np.array([g.scale for g in regs]), c, metric)
+            head.append((float(judged.min()), c, res, kept, start))
+        screened = sorted(head, key=lambda x: x[0]) + screened[SCREEN2_TOP:]
         # The first candidates of the k-NN lists are fitted whatever their screen (a start a few
         # percent off in scale can screen the right part just below the cut).
         first = {c.part_number for c in rows[:KNN_FIRST]}
