@@ -342,9 +342,7 @@ class Searcher:
             tree, normals, _ = self._tree(c.part_number, c.surface_sample)
             regs, r = cf.fit(small, dense_tree, tree, normals, kept, iterations=SCREEN2_ITERATIONS,
                              part_points=SCREEN_PART_POINTS, **self._fit_options)
-            regs = [regs[h] for h in np.argsort(r)[:2]]
-            judged = np.array([cf.judge(dense_tree, g, tree, normals) for g in regs]) + self._size_cost(
-                np.array([g.scale for g in regs]), c, metric)
+            judged = self._judged(dense_tree, [regs[h] for h in np.argsort(r)[:2]], c, tree, normals, metric)
             head.append((float(judged.min()), c, res, kept, start))
         screened = sorted(head, key=lambda x: x[0]) + screened[SCREEN2_TOP:]
         # The first candidates of the k-NN lists are fitted whatever their screen (a start a few
@@ -394,7 +392,7 @@ class Searcher:
             regs, r = cf.fit(small, dense_tree, tree, normals, starts, iterations=POLISH_SCREEN_ITERATIONS,
                              part_points=SCREEN_PART_POINTS, **self._fit_options)
             per = len(r) // len(fits)
-            going_on += [regs[j * per + int(np.argmin(r[j * per:(j + 1) * per]))] for j in range(len(fits))]
+            going_on += [regs[h] for h in np.arange(len(fits)) * per + r.reshape(len(fits), per).argmin(1)]
             keep(res, c, *cf.fit(medium, dense_tree, tree, normals, cf.Starts.of(going_on),
                                  iterations=POLISH_ITERATIONS, part_points=FIT_PART_POINTS, **self._fit_options))
         # The fits judged on few points so that they could try many poses; each fitted candidate's
@@ -405,8 +403,7 @@ class Searcher:
                 c = by_part[res.part_number]
                 tree, normals, _ = self._tree(c.part_number, c.surface_sample)
                 regs = poses[res.part_number]
-                judged = np.array([cf.judge(full_tree, g, tree, normals) for g in regs]) + self._size_cost(
-                    np.array([g.scale for g in regs]), c, metric)
+                judged = self._judged(full_tree, regs, c, tree, normals, metric)
                 h = int(np.argmin(judged))
                 res.residual, res.fitted_query = float(judged[h]), regs[h].apply(dense)
                 size_ratio[c.part_number] = regs[h].scale * c.norm_scale if c.norm_scale else 1.0
@@ -454,6 +451,14 @@ class Searcher:
         if real:
             out.append(cf.own_frame_start(c.norm_offset, c.norm_scale))
         return cf.Starts.concat(out)
+
+    def _judged(self, query_tree: cKDTree, regs: list, c: Candidate, tree: cKDTree, normals: np.ndarray,
+                metric: bool) -> np.ndarray:
+        """Each pose judged on the points in query_tree (candidate_fit.judge), plus its size cost."""
+        from cadfinder.geometry import candidate_fit as cf
+
+        return np.array([cf.judge(query_tree, g, tree, normals) for g in regs]) + self._size_cost(
+            np.array([g.scale for g in regs]), c, metric)
 
     @staticmethod
     def _size_cost(scales: np.ndarray, c: Candidate, metric: bool) -> np.ndarray:

@@ -124,6 +124,12 @@ def test_scan_sees_steep_surfaces():
     assert (scan.visible(pts, nrm, views, 64) == np.stack([scan.visible(pts, nrm, v, 64) for v in views])).all()
 
 
+def plate_with_boss(length: float = 1.6, thickness: float = 0.08) -> trimesh.Trimesh:
+    """A flat plate with a boss standing on it off-centre."""
+    return trimesh.util.concatenate([trimesh.creation.box((length, 1.0, thickness)),
+                                     trimesh.creation.cylinder(0.15, 0.3).apply_translation([0.4, 0.2, 0.15])])
+
+
 def test_candidate_fit_slides_a_scan_across_a_flat_face():
     """A one-view scan of a plate with a boss, started 0.15 off along the plate: the two-sided
     fit brings it back within 8 steps (point-to-point coverage pairs alone held it in place)."""
@@ -131,8 +137,7 @@ def test_candidate_fit_slides_a_scan_across_a_flat_face():
 
     from cadfinder.geometry import candidate_fit as cf
 
-    part = trimesh.util.concatenate([trimesh.creation.box((1.6, 1.0, 0.08)),
-                                     trimesh.creation.cylinder(0.15, 0.3).apply_translation([0.4, 0.2, 0.15])])
+    part = plate_with_boss()
     pts, nrm = sdf.sample_surface(part, 4096, np.random.default_rng(0))
     tree = cKDTree(pts)
     s = scan.simulate_scan(part, scan.ScanSettings(points=3000, noise=0.002), seed=3)
@@ -150,15 +155,11 @@ def test_judge_tells_a_part_from_a_longer_sibling():
 
     from cadfinder.geometry import candidate_fit as cf
 
-    def plate(length):
-        return trimesh.util.concatenate([trimesh.creation.box((length, 1.0, 0.08)),
-                                         trimesh.creation.cylinder(0.15, 0.3).apply_translation([0.4, 0.2, 0.15])])
-
-    s = scan.simulate_scan(plate(1.6), scan.ScanSettings(points=3000), seed=3)
+    s = scan.simulate_scan(plate_with_boss(1.6), scan.ScanSettings(points=3000), seed=3)
     q = s.points[np.random.default_rng(0).permutation(len(s.points))[:1500]]
     judged = []
     for length in (1.6, 2.0):
-        pts, nrm = sdf.sample_surface(plate(length), 4096, np.random.default_rng(0))
+        pts, nrm = sdf.sample_surface(plate_with_boss(length), 4096, np.random.default_rng(0))
         tree = cKDTree(pts)
         regs, _ = cf.fit(q[:400], cKDTree(q), tree, nrm, cf.Starts(np.eye(3)[None], np.zeros((1, 3)),
                                                                  np.ones(1)), iterations=8)
@@ -174,8 +175,7 @@ def test_depth_starts_lift_a_scan_off_the_far_face_of_a_plate():
 
     from cadfinder.geometry import candidate_fit as cf
 
-    part = trimesh.util.concatenate([trimesh.creation.box((1.6, 1.0, 0.1)),
-                                     trimesh.creation.cylinder(0.15, 0.3).apply_translation([0.4, 0.2, 0.15])])
+    part = plate_with_boss(thickness=0.1)
     pts, nrm = sdf.sample_surface(part, 4096, np.random.default_rng(0))
     tree = cKDTree(pts)
     s = scan.simulate_scan(part, scan.ScanSettings(points=3000, noise=0.002), seed=3)
