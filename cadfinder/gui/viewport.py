@@ -48,7 +48,10 @@ class Viewport(QWidget):
         bar.addStretch(1)
         lay.addLayout(bar)
         lay.addWidget(self.info)
-        self.plotter = QtInteractor(self)
+        # No render timer (pyvistaqt renders 5 times a second by default, depth peeling included):
+        # refresh() renders after every change and VTK itself on interaction. With software GL the
+        # timer took half the CPU from a search running on a worker thread.
+        self.plotter = QtInteractor(self, auto_update=False)
         self.plotter.set_background("#2b2b2b" if dark else "white")
         self.plotter.interactor.setMinimumSize(240, 200)
         lay.addWidget(self.plotter.interactor, 1)
