@@ -9,7 +9,9 @@ its visible side onto the scan), the best fits judged on all points -> calibrate
 from __future__ import annotations
 
 import json
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -228,19 +230,29 @@ class Searcher:
     `conn` may be None when the caller runs the SQL itself (the app's async path): then use
     `encode`, `knn_statements`/`merge_knn` and `rerank` directly."""
 
-    def __init__(self, conn: psycopg.Connection | None, encoder, ef_search: int = 100, candidates: int = 30):
+    def __init__(self, conn: psycopg.Connection | None, encoder, ef_search: int = 100, candidates: int = 30,
+                 threads: int | None = None):
         self.conn = conn
         self.encoder = encoder
         self.ef_search = ef_search
         self.candidates = candidates
         self.cal = calibration()
         self._trees: dict[str, tuple] = {}
+        # The re-rank's candidates are fitted on these threads (KD-tree queries and numpy's larger
+        # operations run without the GIL: two threads re-rank x1.4 faster than one on two cores).
+        self.threads = max(1, threads or os.cpu_count() or 1)
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="rerank") if self.threads > 1 else None
         # Parts without current scan views, checked once per searcher (the app fills it too).
         self.view_warnings: list[str] | None = None
         if conn is not None:
             for st in session_statements(ef_search):
                 conn.execute(st)
             conn.commit()
+
+    def _map(self, fn, items) -> list:
+        """fn over items on the re-rank threads, results in order (each candidate's fit depends on
+        nothing but its own inputs, so the results are those of a plain loop)."""
+        return list(self._pool.map(fn, items)) if self._pool is not None else [fn(x) for x in items]
 
     # -- database -----------------------------------------------------------------------------
 
@@ -326,25 +338,29 @@ class Searcher:
         dense = scan_views.subsample(points, scan_views.VIEW_POINTS)
         dense_tree = cKDTree(dense)
         small, medium = dense[:SCREEN_POINTS], dense[:FIT_POINTS]
-        screened = []
-        for c, res in zip(rows, results):
+
+        def screen(pair):
+            c, res = pair
             tree, normals, part_frame = self._tree(c.part_number, c.surface_sample)
             kept, _ = cf.screen(small, tree, normals, self._starts(c, frames, part_frame, metric), keep=SCREEN_KEEP)
             _, r = cf.fit(small, dense_tree, tree, normals, kept, iterations=0, part_points=SCREEN_PART_POINTS,
                           **self._fit_options)
             r = r + self._size_cost(kept.scales, c, metric)
-            screened.append((float(np.min(r)), c, res, kept, kept.take([int(np.argmin(r))])))
-        screened.sort(key=lambda x: x[0])
+            return float(np.min(r)), c, res, kept, kept.take([int(np.argmin(r))])
+
+        screened = sorted(self._map(screen, list(zip(rows, results))), key=lambda x: x[0])
         # The best screened take a few fit steps both ways and are judged on the query's 1,500
         # points (which tells the right part better than the screen's cost): that picks the fitted.
-        head = []
-        for _, c, res, kept, start in screened[:SCREEN2_TOP]:
+
+        def screen2(item):
+            _, c, res, kept, start = item
             tree, normals, _ = self._tree(c.part_number, c.surface_sample)
             regs, r = cf.fit(small, dense_tree, tree, normals, kept, iterations=SCREEN2_ITERATIONS,
                              part_points=SCREEN_PART_POINTS, **self._fit_options)
             judged = self._judged(dense_tree, [regs[h] for h in np.argsort(r)[:2]], c, tree, normals, metric)
-            head.append((float(judged.min()), c, res, kept, start))
-        screened = sorted(head, key=lambda x: x[0]) + screened[SCREEN2_TOP:]
+            return float(judged.min()), c, res, kept, start
+
+        screened = sorted(self._map(screen2, screened[:SCREEN2_TOP]), key=lambda x: x[0]) + screened[SCREEN2_TOP:]
         # The first candidates of the k-NN lists are fitted whatever their screen (a start a few
         # percent off in scale can screen the right part just below the cut).
         first = {c.part_number for c in rows[:KNN_FIRST]}
@@ -363,12 +379,16 @@ class Searcher:
                 best[c.part_number] = (float(costs[order[0]]), regs[order[0]])
             res.residual = best[c.part_number][0]
 
-        for _, c, res, kept, start in chosen:
+        def careful_fit(item):
+            c, kept = item[1], item[3]
             tree, normals, _ = self._tree(c.part_number, c.surface_sample)
             regs, r = cf.fit(medium, dense_tree, tree, normals, kept, iterations=FIT_ITERATIONS,
                              part_points=FIT_PART_POINTS, **self._fit_options)
+            return regs, r, cf.distinct(regs, r, small, POLISH_DEPTH_POSES)
+
+        for (_, c, res, kept, start), (regs, r, fits) in zip(chosen, self._map(careful_fit, chosen)):
             keep(res, c, regs, r)
-            careful[c.part_number] = cf.distinct(regs, r, small, POLISH_DEPTH_POSES)
+            careful[c.part_number] = fits
             # The best screened pose, and for a metric query the part's own coordinates, are
             # judged as they are too: a fit can drift from a right start where the few points it
             # sees are ambiguous (a plate seen nearly edge-on).
@@ -377,7 +397,8 @@ class Searcher:
             poses[c.part_number] += starts.registrations()
         results.sort(key=lambda x: x.residual)
         by_part = {c.part_number: c for c in rows}
-        for res in [x for x in results[:POLISH_TOP] if x.part_number in best]:
+
+        def polish(res):
             c = by_part[res.part_number]
             tree, normals, _ = self._tree(c.part_number, c.surface_sample)
             # The turns of the best fit run a few steps on fewer points; the best two go on with all.
@@ -393,20 +414,26 @@ class Searcher:
                              part_points=SCREEN_PART_POINTS, **self._fit_options)
             per = len(r) // len(fits)
             going_on += [regs[h] for h in np.arange(len(fits)) * per + r.reshape(len(fits), per).argmin(1)]
-            keep(res, c, *cf.fit(medium, dense_tree, tree, normals, cf.Starts.of(going_on),
-                                 iterations=POLISH_ITERATIONS, part_points=FIT_PART_POINTS, **self._fit_options))
+            return cf.fit(medium, dense_tree, tree, normals, cf.Starts.of(going_on), iterations=POLISH_ITERATIONS,
+                          part_points=FIT_PART_POINTS, **self._fit_options)
+
+        polished = [x for x in results[:POLISH_TOP] if x.part_number in best]
+        for res, (regs, r) in zip(polished, self._map(polish, polished)):
+            keep(res, by_part[res.part_number], regs, r)
         # The fits judged on few points so that they could try many poses; each fitted candidate's
         # best poses are judged on all points (candidate_fit.judge), the best judged is its cost.
         full_tree = cKDTree(scan_views.subsample(points, JUDGE_POINTS))
-        for res in results:
-            if res.part_number in poses:
-                c = by_part[res.part_number]
-                tree, normals, _ = self._tree(c.part_number, c.surface_sample)
-                regs = poses[res.part_number]
-                judged = self._judged(full_tree, regs, c, tree, normals, metric)
-                h = int(np.argmin(judged))
-                res.residual, res.fitted_query = float(judged[h]), regs[h].apply(dense)
-                size_ratio[c.part_number] = regs[h].scale * c.norm_scale if c.norm_scale else 1.0
+
+        def final(res):
+            c = by_part[res.part_number]
+            tree, normals, _ = self._tree(c.part_number, c.surface_sample)
+            return self._judged(full_tree, poses[res.part_number], c, tree, normals, metric)
+
+        fitted = [x for x in results if x.part_number in poses]
+        for res, judged in zip(fitted, self._map(final, fitted)):
+            c, regs, h = by_part[res.part_number], poses[res.part_number], int(np.argmin(judged))
+            res.residual, res.fitted_query = float(judged[h]), regs[h].apply(dense)
+            size_ratio[c.part_number] = regs[h].scale * c.norm_scale if c.norm_scale else 1.0
         results.sort(key=lambda x: x.residual)
         if metric and results:
             # Are the query's units what they claim? When the best part does not fit at its real

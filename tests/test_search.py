@@ -169,6 +169,19 @@ def test_one_view_scans_in_random_pose_find_their_part(ingested, library, small_
     assert sum(top[0] == pn for pn, top in zip(parts, ranked)) >= 3, ranked
 
 
+def test_rerank_threads_give_the_plain_loop_results(ingested, library, small_catalog):
+    """The re-rank fits candidates on several threads; each candidate's fit depends only on its
+    own inputs, so the ranking and residuals are exactly those of one thread."""
+    mesh = trimesh.load(small_catalog / "BRK-00000.stl")
+    pts = simulate_scan(mesh, ScanSettings(points=3000, views=1, random_pose=True), seed=5).points
+    with library_conn(library) as conn:
+        out = []
+        for threads in (1, 2):
+            res = search.Searcher(conn, models.encoder(library), threads=threads).search_points(pts, 5, metric=False)
+            out.append([(r.part_number, r.residual, r.score) for r in res.results])
+    assert out[0] == out[1] and out[0][0][0] == "BRK-00000", out
+
+
 def test_scan_views_backfill_from_stored_meshes(ingested, library):
     """A library ingested before scan views existed gets them from its stored meshes (`cadfinder embed`)."""
     with library_conn(library) as conn:
