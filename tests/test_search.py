@@ -86,11 +86,14 @@ def test_search_contract_by_cli(ingested, library, small_catalog, tmp_path):
 
 
 def test_filters_like_and_mesh_queries(ingested, library, small_catalog):
-    r = run_cli("search", "--mesh", small_catalog / "CLP-00010.stl", "--k", "5", "--json",
+    # In the wrong units (the clamp 25.4 times its size) the real-size pass fits nothing well: the
+    # shapes are matched at any scale and a warning says to check the units.
+    r = run_cli("search", "--mesh", small_catalog / "CLP-00010.stl", "--units", "inch", "--k", "5", "--json",
                 "--where", "material=steel", "--where", "mass_kg<100")
     assert r.returncode == 0, r.stderr
-    res = json.loads(r.stdout)["results"]
-    assert all(x["material"] == "steel" for x in res)
+    out = json.loads(r.stdout)
+    assert out["results"][0]["part_number"] == "CLP-00010" and all(x["material"] == "steel" for x in out["results"])
+    assert any("units" in w for w in out["warnings"]), out
     r = run_cli("search", "--like", "FLG-00001", "--k", "3", "--json", "--where", "family=flange")
     res = json.loads(r.stdout)["results"]
     assert res and all(x["family"] == "flange" and x["part_number"] != "FLG-00001" for x in res)
