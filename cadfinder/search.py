@@ -243,7 +243,7 @@ class Searcher:
         self.cal = calibration()
         self._trees: dict[str, tuple] = {}
         # The re-rank's candidates are fitted on these threads (KD-tree queries and numpy's larger
-        # operations run without the GIL: two threads re-rank x1.4 faster than one on two cores).
+        # operations run without the GIL: two threads re-rank x1.4-1.6 faster than one on two cores).
         self.threads = max(1, threads or os.cpu_count() or 1)
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="rerank") if self.threads > 1 else None
         # Parts without current scan views, checked once per searcher (the app fills it too).
