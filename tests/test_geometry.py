@@ -221,6 +221,22 @@ def test_scan_view_descriptor_ignores_pose_and_scale():
     assert (q1 @ q0[0]).max() > 0.97
 
 
+def test_even_subsample_undoes_a_scans_uneven_density():
+    from cadfinder.geometry import scan_views
+
+    # A 2 x 1 sheet sampled ten times as densely on its left half as on its right, as a scanner
+    # samples a surface facing it and one it grazes.
+    rng = np.random.default_rng(0)
+    left = rng.uniform([-1, -0.5], [0, 0.5], (20_000, 2))
+    right = rng.uniform([0, -0.5], [1, 0.5], (2_000, 2))
+    sheet = np.c_[np.r_[left, right], np.zeros(22_000)]
+    random, even = scan_views.subsample(sheet), scan_views.even_subsample(sheet)
+    assert random[:, 0].mean() < -0.35  # the dense half dominates
+    assert abs(even[:, 0].mean()) < 0.05 and 1300 <= len(even) <= 1500
+    assert len(scan_views.even_subsample(sheet[:900])) == 900  # fewer than asked: all of them
+    assert len(scan_views.even_subsample(np.zeros((3000, 3)))) == 1500  # degenerate: still n
+
+
 def test_candidate_fit_recovers_a_one_view_scan_pose():
     from scipy.spatial import cKDTree
 
