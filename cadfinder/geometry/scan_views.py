@@ -108,8 +108,12 @@ def query_frames(points: np.ndarray) -> list[Frame]:
 
 
 def query_descriptors(points: np.ndarray, frames: list[Frame] | None = None) -> np.ndarray:
-    """(8, DIM) descriptors of a query, one per frame of query_frames (pass them when known)."""
-    p = even_subsample(points)
+    """(8, DIM) descriptors of a query, one per frame of query_frames (pass them when known).
+
+    The frames come from an even subsample, the descriptors from a random one, as the stored
+    views' do (100 held-out one-view scans, descriptors from the even subsample too: random pose
+    0.78 / 0.93 against 0.78 / 0.92, catalog pose 0.97 / 0.97 against 0.98 / 0.99)."""
+    p = subsample(points)
     return np.stack([descriptor(p, f) for f in frames or query_frames(points)])
 
 
