@@ -356,13 +356,17 @@ def backfill_views(conn, jobs: int | None = None, progress: bool = True, batch: 
 
 def ingest(conn, paths: list[str | Path], weights_dir: str | Path, jobs: int | None = None,
            refine_steps: int = 0, thumbnails: bool = True, progress: bool = True,
-           clip: tuple[str, str] | None = None, on_progress=None, cancelled=None) -> IngestSummary:
+           clip: tuple[str, str] | None = None, on_progress=None, cancelled=None,
+           worker=None) -> IngestSummary:
     """Ingest part files/folders into the library through an open (admin) connection.
 
     `clip` = (weights file, architecture) adds view embeddings for image/text/sketch search.
     `on_progress(done, total, part_number)` reports each finished part (the app's progress bar);
-    `cancelled()` returning True stops after the parts already running (re-run resumes)."""
+    `cancelled()` returning True stops after the parts already running (re-run resumes).
+    `worker` replaces the per-part function run in the worker processes (tests inject crashes)."""
     from tqdm import tqdm
+
+    worker = worker or _safe_process
 
     summary = IngestSummary()
     files, errors = discover(paths)
@@ -400,21 +404,48 @@ def ingest(conn, paths: list[str | Path], weights_dir: str | Path, jobs: int | N
             if cancelled is not None and cancelled():
                 summary.cancelled = True
                 break
-            record(*_safe_process(pf, wd, refine_steps, thumbnails, clip))
+            record(*worker(pf, wd, refine_steps, thumbnails, clip))
     else:
+        # A worker that dies (a crash in a native reader or the renderer, the X server refusing a
+        # GL context) breaks the whole pool: the parts it took with it are tried again in a
+        # fresh pool, then each in a pool of its own, so one bad file fails alone.
+        pending = todo
+        for rnd in range(3):
+            pending = _ingest_round(pending, jobs if rnd < 2 else 1, rnd == 2, worker, record, summary,
+                                    cancelled, (wd, refine_steps, thumbnails, clip))
+            if not pending or summary.cancelled:
+                break
+        for pf in pending:
+            record(pf, None, f"{pf.path.name}: the worker process died while ingesting it, three times "
+                             f"(a crash in a file reader or the thumbnail renderer)")
+    bar.close()
+    return summary
+
+
+def _ingest_round(parts: list, jobs: int, isolated: bool, worker, record, summary, cancelled, args) -> list:
+    """One pass of parts over a process pool (with `isolated`, a fresh one-worker pool per part);
+    returns the parts whose worker died."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    died = []
+    for batch in ([[pf] for pf in parts] if isolated else [parts]):
         with process_pool(jobs) as pool:
-            futures = [pool.submit(_safe_process, pf, wd, refine_steps, thumbnails, clip) for pf in todo]
+            futures = {pool.submit(worker, pf, *args): pf for pf in batch}
             try:
                 for fut in as_completed(futures):
                     if cancelled is not None and cancelled():
                         summary.cancelled = True
                         for f in futures:
                             f.cancel()
-                        break
-                    record(*fut.result())
+                        return []
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool:
+                        died.append(futures[fut])
+                        continue
+                    record(*result)
             except KeyboardInterrupt:
                 for f in futures:
                     f.cancel()
                 raise
-    bar.close()
-    return summary
+    return died

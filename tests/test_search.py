@@ -58,6 +58,34 @@ def test_changed_file_updates_and_bad_files_are_reported(ingested, library, smal
         assert conn.execute("SELECT family FROM cad_models WHERE part_number = 'loose-shaft'").fetchone()[0] is None
 
 
+def test_a_dying_worker_fails_only_its_own_part(library, small_catalog, shipped_weights, tmp_path, monkeypatch):
+    """A worker process that dies (a native crash) breaks the whole process pool: the parts it
+    took down are tried again, and only a part that kills its worker every time fails."""
+    from tests.crash_worker import crash_worker
+
+    folder = tmp_path / "crashy"
+    folder.mkdir()
+    names = ["crash-a", "crash-b", "crash-c", "crash-d"]
+    for name, src in zip(names, ["BRK-00000", "SHF-00002", "GER-00004", "PLT-00005"]):
+        shutil.copy(small_catalog / f"{src}.stl", folder / f"{name}.stl")
+    monkeypatch.setenv("CADFINDER_TEST_CRASH", json.dumps({"dir": str(tmp_path), "once": ["crash-b"],
+                                                           "always": ["crash-c"]}))
+    with library_conn(library) as conn:
+        try:
+            s = ingest.ingest(conn, [folder], shipped_weights, jobs=2, thumbnails=False, progress=False,
+                              worker=crash_worker)
+            assert (s.added, s.failed) == (3, 1), s.errors
+            assert len(s.errors) == 1 and "crash-c.stl" in s.errors[0] and "died" in s.errors[0]
+            stored = {r[0] for r in conn.execute("SELECT part_number FROM cad_models WHERE part_number LIKE "
+                                                 "'crash-%'").fetchall()}
+            assert stored == {"crash-a", "crash-b", "crash-d"}
+            assert (tmp_path / "crash-b").exists()  # it did kill its first worker
+        finally:
+            conn.rollback()
+            conn.execute("DELETE FROM cad_models WHERE part_number LIKE 'crash-%'")
+            conn.commit()
+
+
 def scan_file(small_catalog, pn, path, **kw):
     mesh = trimesh.load(small_catalog / f"{pn}.stl")
     s = simulate_scan(mesh, ScanSettings(points=5000, **kw), seed=3)
