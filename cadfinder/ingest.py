@@ -411,8 +411,8 @@ def ingest(conn, paths: list[str | Path], weights_dir: str | Path, jobs: int | N
         # fresh pool, then each in a pool of its own, so one bad file fails alone.
         pending = todo
         for rnd in range(3):
-            pending = _ingest_round(pending, jobs if rnd < 2 else 1, rnd == 2, worker, record, summary,
-                                    cancelled, (wd, refine_steps, thumbnails, clip))
+            pending = _ingest_round(pending, jobs, rnd == 2, worker, record, summary, cancelled,
+                                    (wd, refine_steps, thumbnails, clip))
             if not pending or summary.cancelled:
                 break
         for pf in pending:
@@ -429,7 +429,7 @@ def _ingest_round(parts: list, jobs: int, isolated: bool, worker, record, summar
 
     died = []
     for batch in ([[pf] for pf in parts] if isolated else [parts]):
-        with process_pool(jobs) as pool:
+        with process_pool(1 if isolated else jobs) as pool:
             futures = {pool.submit(worker, pf, *args): pf for pf in batch}
             try:
                 for fut in as_completed(futures):

@@ -76,13 +76,13 @@ def test_a_dying_worker_fails_only_its_own_part(library, small_catalog, shipped_
                               worker=crash_worker)
             assert (s.added, s.failed) == (3, 1), s.errors
             assert len(s.errors) == 1 and "crash-c.stl" in s.errors[0] and "died" in s.errors[0]
-            stored = {r[0] for r in conn.execute("SELECT part_number FROM cad_models WHERE part_number LIKE "
-                                                 "'crash-%'").fetchall()}
+            stored = {r[0] for r in conn.execute("SELECT part_number FROM cad_models WHERE part_number = ANY(%s)",
+                                                 (names,)).fetchall()}
             assert stored == {"crash-a", "crash-b", "crash-d"}
             assert (tmp_path / "crash-b").exists()  # it did kill its first worker
         finally:
             conn.rollback()
-            conn.execute("DELETE FROM cad_models WHERE part_number LIKE 'crash-%'")
+            conn.execute("DELETE FROM cad_models WHERE part_number = ANY(%s)", (names,))
             conn.commit()
 
 
