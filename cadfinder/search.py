@@ -1,8 +1,8 @@
 """Geometric search: a scan, a mesh or an example part in, the closest library parts out.
 
-Query pipeline: read -> PCA frame -> encoder latent -> pgvector k-NN (HNSW, cosine, filters,
-iterative index scans) -> geometric re-rank of the candidates: pose starts screened, the best
-fitted both ways (similarity ICP of the scan onto each candidate's stored surface sample and of
+Query pipeline: read -> denoise -> PCA frame -> encoder latent -> pgvector k-NN (HNSW, cosine,
+filters, iterative index scans) -> geometric re-rank of the candidates: pose starts screened, the
+best fitted both ways (similarity ICP of the scan onto each candidate's stored surface sample and of
 its visible side onto the scan), the best fits judged on all points -> calibrated score.
 """
 
@@ -136,6 +136,7 @@ class QueryEncoding:
     latent: np.ndarray
     descriptors: np.ndarray  # (8, DIM), one per frame of scan_views.query_frames
     frames: list
+    points: np.ndarray | None = None  # the query cloud as encoded, denoised: what the re-rank fits
 
 
 @dataclass
@@ -279,15 +280,18 @@ class Searcher:
         return t
 
     def encode(self, points: np.ndarray, views: bool = True) -> QueryEncoding:
-        """The encoder latent and (with `views`) the scan-view descriptors of a query cloud."""
+        """The encoder latent and (with `views`) the scan-view descriptors of a query cloud, with
+        the scanner's noise taken out first (geometry.denoise)."""
         from cadfinder.deepsdf.encoder import encode
         from cadfinder.geometry import scan_views
+        from cadfinder.geometry.denoise import denoise
 
+        points = denoise(points)
         z = encode(self.encoder, [points])[0].numpy()
         if not views:
-            return QueryEncoding(z, None, [])
+            return QueryEncoding(z, None, [], points)
         frames = scan_views.query_frames(points)
-        return QueryEncoding(z, scan_views.query_descriptors(points, frames), frames)
+        return QueryEncoding(z, scan_views.query_descriptors(points, frames), frames, points)
 
     def search_points(self, points: np.ndarray, k: int = 10, where: list | None = None,
                       label: str = "", rerank: bool = True, timings: dict | None = None,
@@ -321,23 +325,32 @@ class Searcher:
 
     def rerank(self, points: np.ndarray, rows: list[Candidate], k: int, label: str = "", rerank: bool = True,
                timings: dict | None = None, metric: bool = True, query: QueryEncoding | None = None) -> SearchResult:
-        """Geometric re-rank of candidates (from knn) against the query points: every candidate's
-        pose starts are screened on a small subsample, the `candidates` best are fitted with
-        more points (fit plus missing coverage), the best of those start again from turned
-        poses, and every fitted candidate is judged at its best poses on all points (see
-        geometry.candidate_fit)."""
+        """Geometric re-rank of candidates (from knn) against the query points, denoised (as `query`
+        holds them when given, see encode): every candidate's pose starts are screened on a
+        small subsample, the `candidates` best are fitted with more points (fit plus missing
+        coverage), the best of those start again from turned poses, and every fitted candidate
+        is judged at its best poses on all points (see geometry.candidate_fit)."""
+        from cadfinder.geometry.denoise import denoise
+
+        timings = dict(timings or {})
+        if not rerank:
+            results = [Result(c.part_number, max(0.0, 1.0 - c.distance), c.name, c.family, c.material, c.mass_kg,
+                              None, c.distance) for c in rows]
+            timings["total"] = sum(v for key, v in timings.items() if key != "total")
+            return SearchResult(label, results[:k], timings)
+        started = time.perf_counter()
+        points = query.points if query is not None and query.points is not None else denoise(points)
+        return self._rerank(points, rows, k, label, timings, metric, query, started)
+
+    def _rerank(self, points: np.ndarray, rows: list[Candidate], k: int, label: str, timings: dict, metric: bool,
+                query: QueryEncoding | None, started: float) -> SearchResult:
+        """rerank, on denoised points (its time counted from `started`)."""
         from cadfinder.geometry import candidate_fit as cf
         from cadfinder.geometry import scan_views
 
-        timings = dict(timings or {})
-        t = time.perf_counter()
+        timings, t = dict(timings), started
         results = [Result(c.part_number, 0.0, c.name, c.family, c.material, c.mass_kg, None, c.distance)
                    for c in rows]
-        if not rerank:
-            for x in results:
-                x.score = max(0.0, 1.0 - x.latent_distance)
-            timings["total"] = sum(v for key, v in timings.items() if key != "total")
-            return SearchResult(label, results[:k], timings)
         frames = query.frames if query is not None and query.frames else scan_views.query_frames(points)
         dense = scan_views.subsample(points, scan_views.VIEW_POINTS)
         dense_tree = cKDTree(dense)
@@ -447,7 +460,7 @@ class Searcher:
             off_size = abs(np.log(ratio)) > UNITS_TOLERANCE
             if off_size or results[0].residual > UNITS_LOOSE * self.cal["r_half"]:
                 first = 1000 * (time.perf_counter() - t)
-                free = self.rerank(points, rows, k, label, True, timings, False, query)
+                free = self._rerank(points, rows, k, label, timings, False, query, time.perf_counter())
                 free.timings_ms["rerank"] += first
                 free.timings_ms["total"] += first
                 if off_size or free.results[0].residual < UNITS_MARGIN * results[0].residual:

@@ -168,6 +168,26 @@ def test_judge_tells_a_part_from_a_longer_sibling():
     assert judged[1] > 1.15 * judged[0]
 
 
+def test_denoise_halves_a_scans_noise_and_leaves_a_clean_sample():
+    from cadfinder.geometry.denoise import denoise
+
+    part = plate_with_boss(1.6)
+    s = scan.simulate_scan(part, scan.ScanSettings(points=5000), seed=3)
+
+    def error(p):
+        return np.abs(trimesh.proximity.closest_point(part, p)[1]).mean()
+
+    assert error(denoise(s.points)) < 0.55 * error(s.points)
+    # A clean sample: flat faces and their sharp edges stay where they are, a curved face (the
+    # boss) moves by no more than its sag across a neighbourhood.
+    box = sdf.sample_surface(trimesh.creation.box((1.6, 1.0, 0.08)), 5000, np.random.default_rng(0))[0]
+    assert np.abs(denoise(box) - box).max() < 1e-9
+    clean = sdf.sample_surface(part, 5000, np.random.default_rng(0))[0]
+    assert np.linalg.norm(denoise(clean) - clean, axis=1).max() < 0.01
+    assert np.array_equal(denoise(clean[:10]), clean[:10])  # too few points for a plane: as is
+    assert np.array_equal(denoise(np.zeros((50, 3))), np.zeros((50, 3)))  # degenerate: as is
+
+
 def test_depth_starts_lift_a_scan_off_the_far_face_of_a_plate():
     """A one-view scan of a plate started a wall's thickness too deep: the fit settles on the far
     face (the side it then faces looks covered too), the depth starts bring it back on top."""
