@@ -1,4 +1,4 @@
-"""Sensor noise out of a query scan before the re-rank compares it with library parts.
+"""Sensor noise out of a query scan before it is encoded and compared with library parts.
 
 Each point moves onto the plane through its nearest neighbours (local PCA), by no more than a
 few times the cloud's own noise level, which is estimated from the same planes: in a clean mesh
@@ -37,5 +37,6 @@ def denoise(points: np.ndarray, neighbours: int = NEIGHBOURS, clip: float = CLIP
     _, vecs = np.linalg.eigh(np.einsum("nki,nkj->nij", u, u))
     normal = vecs[:, :, 0]  # the direction of least spread
     offset = np.einsum("ni,ni->n", p - centre, normal)
-    step = np.clip(offset, -clip * noise_level(offset), clip * noise_level(offset))
+    limit = clip * noise_level(offset)
+    step = np.clip(offset, -limit, limit)
     return p - step[:, None] * normal
