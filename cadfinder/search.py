@@ -417,7 +417,7 @@ class Searcher:
 
         def polish(res):
             c = by_part[res.part_number]
-            tree, normals, _ = self._tree(c.part_number, c.surface_sample)
+            tree, normals, part_frame = self._tree(c.part_number, c.surface_sample)
             # The turns of the best fit run a few steps on fewer points; the best two go on with all.
             starts = cf.turned_starts(best[c.part_number][1], medium, tree, normals, POLISH_TURNS)
             regs, r = cf.fit(small, dense_tree, tree, normals, starts, iterations=POLISH_SCREEN_ITERATIONS,
@@ -431,6 +431,10 @@ class Searcher:
                              part_points=SCREEN_PART_POINTS, **self._fit_options)
             per = len(r) // len(fits)
             going_on += [regs[h] for h in np.arange(len(fits)) * per + r.reshape(len(fits), per).argmin(1)]
+            # The best fit turned end for end and face for face about the part's axes (a nearly
+            # symmetric part settles turned over) goes on as it is: after a few steps on few
+            # points the right turn need not look best yet.
+            going_on += cf.flipped_starts(best[c.part_number][1], part_frame).registrations()
             return cf.fit(medium, dense_tree, tree, normals, cf.Starts.of(going_on), iterations=POLISH_ITERATIONS,
                           part_points=FIT_PART_POINTS, **self._fit_options)
 

@@ -216,6 +216,33 @@ def test_depth_starts_lift_a_scan_off_the_far_face_of_a_plate():
     assert len(picked) == 2 and picked[0] is lifted and picked[1] is deep[0]
 
 
+def test_flipped_starts_turn_a_fit_back_end_for_end():
+    """A one-view scan of a plate with an off-centre boss, fitted turned half a turn about the
+    plate's normal (the boss's scan lies on the bare plate, the plate's scan covers it): the
+    fit stays there, and of the flipped starts one fits back to the true pose."""
+    from scipy.spatial import cKDTree
+
+    from cadfinder.geometry import candidate_fit as cf
+    from cadfinder.geometry.normalize import pca_frames
+
+    part = plate_with_boss()
+    pts, nrm = sdf.sample_surface(part, 4096, np.random.default_rng(0))
+    tree = cKDTree(pts)
+    s = scan.simulate_scan(part, scan.ScanSettings(points=3000, noise=0.002), seed=3)
+    q = s.points[np.random.default_rng(0).permutation(len(s.points))[:1500]]
+    q_tree, all_tree = cKDTree(q), cKDTree(s.points)
+    turned = cf.Starts(np.diag([-1.0, -1.0, 1.0])[None], np.zeros((1, 3)), np.ones(1))
+    stuck, _ = cf.fit(q[:400], q_tree, tree, nrm, turned, iterations=8)
+    assert abs(stuck[0].rotation[0, 0] + 1) < 0.05  # still turned
+    starts = cf.flipped_starts(stuck[0], pca_frames(pts)[0])
+    assert len(starts.rot) == 3 and np.allclose(starts.scales, stuck[0].scale)
+    regs, cost = cf.fit(q[:400], q_tree, tree, nrm, starts, iterations=10)
+    back = regs[int(np.argmin(cost))]
+    truth = s.points  # catalog pose: the scan is in the part's own coordinates
+    assert np.median(np.linalg.norm(back.apply(s.points) - truth, axis=1)) < 0.02
+    assert cf.judge(all_tree, back, tree, nrm) < 0.5 * cf.judge(all_tree, stuck[0], tree, nrm)
+
+
 def l_bracket() -> trimesh.Trimesh:
     """An asymmetric test part in a unit-sphere-ish frame: an L of two unequal plates and a boss."""
     a = trimesh.creation.box((1.2, 0.6, 0.1))
