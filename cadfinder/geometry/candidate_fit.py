@@ -21,6 +21,11 @@ from scipy.spatial import cKDTree
 from cadfinder.geometry.normalize import Frame, Registration, icp, octahedral_rotations
 
 _OCTAHEDRAL = np.array(octahedral_rotations())
+# Part samples each scan point chooses from (see match). The judge: 8 (100 held-out random-pose
+# scans, recall@1 0.84 -> 0.85, the right part nearer the top in six more); the fits: the nearest
+# (4 there, tried on eleven of those scans, lost three parts and won one).
+JUDGE_NEIGHBOURS = 8
+FIT_NEIGHBOURS = 1
 FACING = 0.5  # coverage counts part surfaces within 60 degrees of facing the scanner
 ALL_AROUND = 0.25  # mean normal length below which a scan is taken to see the part from all sides
 # The proper axis sign flips: enough when the frames' axes already correspond (a matched view).
@@ -151,6 +156,36 @@ def _scanner_axis(fitted: np.ndarray, tree: cKDTree, normals: np.ndarray) -> np.
     return axis / np.linalg.norm(axis) if np.linalg.norm(axis) > 1e-6 else np.array([0.0, 0.0, 1.0])
 
 
+def match(x: np.ndarray, tree: cKDTree, normals: np.ndarray, k: int, near: float
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For H sets of scan points x (H, n, 3) placed on a part: each point's part sample, as its
+    distance, index and the signed distance along the sample's normal from the point to its
+    tangent plane. Of the k nearest samples within `near`, the one with the nearest tangent plane
+    among those facing the scanner (the mean normal of the samples with the nearest planes says
+    where it is); none such: the nearest. A part sample can be sparser than a thin plate is
+    thick, so a point on its top face often lies nearest a sample of the bottom face, which faces
+    away from the scanner and could not have returned it: nearest-only matching made thin plates
+    fit their own scans worse than thicker siblings did."""
+    H, n = x.shape[:2]
+    dist, idx = tree.query(x.reshape(-1, 3), k)
+    dist, idx = dist.reshape(H, n, k), idx.reshape(H, n, k)
+    N = normals[idx]
+    signed = np.einsum("hnki,hnki->hnk", tree.data[idx] - x[:, :, None], N)
+    if k == 1:
+        return dist[..., 0], idx[..., 0], signed[..., 0]
+
+    def pick(usable):
+        usable[..., 0] |= ~usable.any(-1)
+        return np.argmin(np.where(usable, np.abs(signed), np.inf), -1)[..., None]
+
+    near_enough = dist < near
+    view = -np.take_along_axis(N, pick(near_enough.copy())[..., None], 2)[:, :, 0].mean(1)
+    facing = (np.einsum("hnki,hi->hnk", N, view) < 0) | ~(np.linalg.norm(view, axis=1) >= ALL_AROUND)[:, None, None]
+    chosen = pick(near_enough & facing)
+    return (np.take_along_axis(dist, chosen, -1)[..., 0], np.take_along_axis(idx, chosen, -1)[..., 0],
+            np.take_along_axis(signed, chosen, -1)[..., 0])
+
+
 def fit(query: np.ndarray, query_tree: cKDTree, tree: cKDTree, normals: np.ndarray, starts: Starts,
         iterations: int = 8, trim: float = 0.8, coverage_trim: float = 0.8,
         coverage_weight: float = 0.5, part_points: int = 600, robust: float = 0.01,
@@ -183,10 +218,8 @@ def fit(query: np.ndarray, query_tree: cKDTree, tree: cKDTree, normals: np.ndarr
     Ps, Ns = P[sub], normals[sub]
     for it in range(iterations + 1):
         moved = np.einsum("hij,nj->hni", rot, x) * scales[:, None, None] + trans[:, None]
-        dist, idx = tree.query(moved.reshape(-1, 3))
-        dist, idx = dist.reshape(H, n), idx.reshape(H, n)
+        dist, idx, plane = match(moved, tree, normals, FIT_NEIGHBOURS, 0.05)
         nn = normals[idx]
-        plane = np.einsum("hni,hni->hn", P[idx] - moved, nn)
         fwd = np.where(dist < 0.05, np.abs(plane), dist)
         fwd_cost = _trimmed_mean(fwd, np.ones_like(fwd, bool), trim)
         # The scanner looks against the mean normal of the surface the scan lies on (measured on
@@ -264,8 +297,8 @@ def judge(query_tree: cKDTree, reg: Registration, tree: cKDTree, normals: np.nda
           near: float = 0.05, cover_near: float = 0.02, resolution: int = 96) -> float:
     """The final cost of one fitted pose, on all the scan's points (those in `query_tree`, in the
     scan's own coordinates) and all the part's: the mean truncated distance of the scan to the
-    part (point-to-plane within `near`) plus that of the part's side facing the scanner to the
-    scan, each part point weighed by how squarely it faces the scanner (grazing surfaces return
+    part (point-to-plane within `near`, to the sample that `match` chooses) plus that of the
+    part's side facing the scanner to the scan, each part point weighed by how squarely it faces the scanner (grazing surfaces return
     fewer points). Distances are truncated at `cap` (a few noise widths), so that what one part
     has and the other lacks counts by its area more than by its depth.
 
@@ -279,9 +312,9 @@ def judge(query_tree: cKDTree, reg: Registration, tree: cKDTree, normals: np.nda
 
     P = tree.data
     x = reg.apply(query_tree.data)
-    dist, idx = tree.query(x)
+    dist, idx, plane = match(x[None], tree, normals, JUDGE_NEIGHBOURS, near)
+    dist, idx, plane = dist[0], idx[0], np.abs(plane[0])
     nn = normals[idx]
-    plane = np.abs(np.einsum("ni,ni->n", x - P[idx], nn))
     fwd = np.minimum(np.where(dist < near, plane, dist), cap).mean()
     view = -nn.mean(0)
     if not np.linalg.norm(view) >= ALL_AROUND:
