@@ -180,7 +180,8 @@ def match(x: np.ndarray, tree: cKDTree, normals: np.ndarray, k: int, near: float
 
     near_enough = dist < near
     view = -np.take_along_axis(N, pick(near_enough.copy())[..., None], 2)[:, :, 0].mean(1)
-    facing = (np.einsum("hnki,hi->hnk", N, view) < 0) | ~(np.linalg.norm(view, axis=1) >= ALL_AROUND)[:, None, None]
+    all_around = ~(np.linalg.norm(view, axis=1) >= ALL_AROUND)
+    facing = (np.einsum("hnki,hi->hnk", N, view) < 0) | all_around[:, None, None]
     chosen = pick(near_enough & facing)
     return (np.take_along_axis(dist, chosen, -1)[..., 0], np.take_along_axis(idx, chosen, -1)[..., 0],
             np.take_along_axis(signed, chosen, -1)[..., 0])
@@ -298,8 +299,8 @@ def judge(query_tree: cKDTree, reg: Registration, tree: cKDTree, normals: np.nda
     """The final cost of one fitted pose, on all the scan's points (those in `query_tree`, in the
     scan's own coordinates) and all the part's: the mean truncated distance of the scan to the
     part (point-to-plane within `near`, to the sample that `match` chooses) plus that of the
-    part's side facing the scanner to the scan, each part point weighed by how squarely it faces the scanner (grazing surfaces return
-    fewer points). Distances are truncated at `cap` (a few noise widths), so that what one part
+    part's side facing the scanner to the scan, each part point weighed by how squarely it faces
+    the scanner (grazing surfaces return fewer points). Distances are truncated at `cap` (a few noise widths), so that what one part
     has and the other lacks counts by its area more than by its depth.
 
     The fits judge on few points so that they can try many poses; on 80 held-out random-pose
