@@ -102,7 +102,12 @@ def turned_starts(reg: Registration, query: np.ndarray, tree: cKDTree, normals: 
     for a in angles:
         spin = Rotation.from_rotvec(np.radians(a) * axis).as_matrix()
         turns += [spin, over @ spin]
-    turns = np.array(turns)
+    return _turned(reg, np.array(turns), centre)
+
+
+def _turned(reg: Registration, turns: np.ndarray, centre: np.ndarray) -> Starts:
+    """Starts at a fit with the fitted scan rotated by each of `turns` (H, 3, 3) about `centre`
+    (part coordinates), at the fit's scale."""
     rot = turns @ reg.rotation
     trans = np.einsum("hij,j->hi", turns, reg.translation - centre) + centre
     return Starts(rot, trans, np.full(len(turns), reg.scale))
@@ -114,11 +119,8 @@ def flipped_starts(reg: Registration, part_frame: Frame) -> Starts:
     well turned end for end or face for face, and the fits can settle there: on 100 held-out
     random-pose scans, the right part's best fit was the true pose turned 180 degrees about a
     principal axis in six of the 21 scans it did not win."""
-    f, c = part_frame.rotation, part_frame.offset
-    world = np.array([2.0 * np.outer(a, a) - np.eye(3) for a in f.T])
-    rot = world @ reg.rotation
-    trans = np.einsum("hij,j->hi", world, reg.translation - c) + c
-    return Starts(rot, trans, np.full(len(world), reg.scale))
+    half_turns = np.array([2.0 * np.outer(a, a) - np.eye(3) for a in part_frame.rotation.T])
+    return _turned(reg, half_turns, part_frame.offset)
 
 
 def depth_starts(reg: Registration, query: np.ndarray, tree: cKDTree, normals: np.ndarray,
@@ -300,8 +302,9 @@ def judge(query_tree: cKDTree, reg: Registration, tree: cKDTree, normals: np.nda
     scan's own coordinates) and all the part's: the mean truncated distance of the scan to the
     part (point-to-plane within `near`, to the sample that `match` chooses) plus that of the
     part's side facing the scanner to the scan, each part point weighed by how squarely it faces
-    the scanner (grazing surfaces return fewer points). Distances are truncated at `cap` (a few noise widths), so that what one part
-    has and the other lacks counts by its area more than by its depth.
+    the scanner (grazing surfaces return fewer points). Distances are truncated at `cap` (a few
+    noise widths), so that what one part has and the other lacks counts by its area more than by
+    its depth.
 
     The fits judge on few points so that they can try many poses; on 80 held-out random-pose
     scans, judging their poses on all points put the right part first in 56 instead of 43. The
