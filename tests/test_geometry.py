@@ -179,20 +179,19 @@ def test_a_thin_plate_fits_its_own_scan_better_than_a_thicker_sibling():
     from cadfinder.geometry import candidate_fit as cf
     from cadfinder.geometry.denoise import denoise
 
-    thin, thick = (sdf.sample_surface(trimesh.creation.box((1.6, 1.0, t)), 4096, np.random.default_rng(0))
-                   for t in (0.02, 0.06))
+    plate = trimesh.creation.box((1.6, 1.0, 0.02))
+    (pts, nrm), thick = (sdf.sample_surface(trimesh.creation.box((1.6, 1.0, t)), 4096, np.random.default_rng(0))
+                         for t in (0.02, 0.06))
+    tree, thick_tree = cKDTree(pts), cKDTree(thick[0])
     true_pose = cf.Starts(np.eye(3)[None], np.zeros((1, 3)), np.ones(1))
     for seed in (0, 1, 3):
-        s = scan.simulate_scan(trimesh.creation.box((1.6, 1.0, 0.02)), scan.ScanSettings(points=5000), seed=seed)
-        q = denoise(s.points)
+        q = denoise(scan.simulate_scan(plate, scan.ScanSettings(points=5000), seed=seed).points)
         q_tree = cKDTree(q)
-        sibling, _ = cf.fit(q[:400], q_tree, cKDTree(thick[0]), thick[1], true_pose)
-        assert (cf.judge(q_tree, true_pose.registrations()[0], cKDTree(thin[0]), thin[1])
-                < 0.95 * cf.judge(q_tree, sibling[0], cKDTree(thick[0]), thick[1]))
+        sibling, _ = cf.fit(q[:400], q_tree, thick_tree, thick[1], true_pose)
+        assert (cf.judge(q_tree, true_pose.registrations()[0], tree, nrm)
+                < 0.95 * cf.judge(q_tree, sibling[0], thick_tree, thick[1]))
     # Matching a point on the top face: the sample chosen faces the scanner.
-    pts, nrm = sdf.sample_surface(trimesh.creation.box((1.6, 1.0, 0.02)), 4096, np.random.default_rng(0))
     top = np.c_[np.random.default_rng(1).uniform((-0.7, -0.4), (0.7, 0.4), (500, 2)), np.full(500, 0.01)]
-    tree = cKDTree(pts)
     _, idx, _ = cf.match(top[None], tree, nrm, 8, 0.05)
     assert (nrm[idx[0], 2] > 0.9).mean() > 0.97
     _, idx, _ = cf.match(top[None], tree, nrm, 1, 0.05)  # the nearest: top or bottom alike
