@@ -52,6 +52,10 @@ POLISH_SCREEN_ITERATIONS = 6
 POLISH_ITERATIONS = 10
 JUDGE_POINTS = 5000  # scan points the final judgement of each fitted candidate uses (candidate_fit.judge)
 JUDGE_POSES = 2  # of each fit's poses, the best (by the fit's cost) that are judged
+# The best judged candidates start again from every stored view (Searcher._rerank, every_view).
+EVERY_VIEW_TOP = 15
+PRESCREEN_POINTS = 40  # query points that sort those starts before any step
+PRESCREEN_KEEP = 24  # of those starts, the best that are screened (as SCREEN_POINTS) and fitted
 FIT_TRIM = 0.8  # fraction of query points the careful fit counts (the rest: outliers, overhang)
 UNREFINED_PENALTY = 1.0  # candidates not fitted carefully rank below every fitted one
 UNITS_TOLERANCE = 0.1  # |log(fitted size / real size)| of the best part beyond which units look wrong
@@ -125,7 +129,8 @@ def session_statements(ef_search: int) -> list:
 
 
 _KNN_COLS = sql.SQL("m.part_number, m.name, m.family, m.material, m.mass_kg, m.surface_sample, m.norm_scale, "
-                    "m.norm_offset")
+                    "m.norm_offset, (SELECT array_agg(v.frame ORDER BY v.view) FROM scan_view_descriptors v "
+                    "WHERE v.model_id = m.id)")
 VIEW_CANDIDATES = 100  # parts brought in by their best-matching scan views
 SEEDS_PER_PART = 3  # best-matching views per part whose frames start its fit (random pose r@10: 2 -> 0.80, 3 -> 0.83)
 
@@ -152,6 +157,7 @@ class Candidate:
     norm_offset: list
     distance: float
     seeds: list  # (query frame index, view frame as 13 floats) from the best-matching views
+    view_frames: list | None = None  # the frames of all the part's stored views (13 floats each)
 
 
 def knn_statements(query: QueryEncoding, n: int, where: list, exclude: str | None = None,
@@ -225,9 +231,10 @@ def merge_knn(row_lists: list[list[tuple]], n: int | None = None) -> list[Candid
 
 
 def _candidate(row: tuple) -> Candidate:
-    pn, name, family, material, mass, blob, norm_scale, norm_offset, dist, frames, variants = row
+    pn, name, family, material, mass, blob, norm_scale, norm_offset, view_frames, dist, frames, variants = row
     seeds = list(zip(variants, frames)) if frames else []
-    return Candidate(pn, name, family, material, mass, blob, norm_scale, norm_offset, float(dist), seeds)
+    return Candidate(pn, name, family, material, mass, blob, norm_scale, norm_offset, float(dist), seeds,
+                     view_frames)
 
 
 class Searcher:
@@ -457,6 +464,30 @@ class Searcher:
             res.residual, res.fitted_query = float(judged[h]), regs[h].apply(dense)
             size_ratio[c.part_number] = regs[h].scale * c.norm_scale if c.norm_scale else 1.0
         results.sort(key=lambda x: x.residual)
+
+        def every_view(res):
+            """Fits of a well-judged candidate from every stored view of it, not only those whose
+            descriptors matched best: on the hard one-view scans (a hinge leaf or a profile seen
+            obliquely) the views nearest the true direction ranked anywhere from 10th to 45th of
+            48 by descriptor. The starts are sorted by where they leave the scan before any
+            step (cheap); the best few are screened, fitted, and the best fits judged."""
+            c = by_part[res.part_number]
+            tree, normals, part_frame = self._tree(c.part_number, c.surface_sample)
+            starts = self._starts(c, frames, part_frame, metric, every_view=True)
+            starts, _ = cf.screen(dense[:PRESCREEN_POINTS], tree, normals, starts, iterations=0, keep=PRESCREEN_KEEP)
+            kept, _ = cf.screen(small, tree, normals, starts, keep=SCREEN_KEEP)
+            regs, r = cf.fit(medium, dense_tree, tree, normals, kept, iterations=FIT_ITERATIONS,
+                             part_points=FIT_PART_POINTS, **self._fit_options)
+            regs = [regs[h] for h in np.argsort(r + self._size_cost(kept.scales, c, metric))[:JUDGE_POSES]]
+            return regs, self._judged(full_tree, regs, c, tree, normals, metric)
+
+        again = [x for x in results[:EVERY_VIEW_TOP] if x.part_number in poses and by_part[x.part_number].view_frames]
+        for res, (regs, judged) in zip(again, self._map(every_view, again)):
+            c, h = by_part[res.part_number], int(np.argmin(judged))
+            if judged[h] < res.residual:
+                res.residual, res.fitted_query = float(judged[h]), regs[h].apply(dense)
+                size_ratio[c.part_number] = regs[h].scale * c.norm_scale if c.norm_scale else 1.0
+        results.sort(key=lambda x: x.residual)
         if metric and results:
             # Are the query's units what they claim? When the best part does not fit at its real
             # size, or fits only loosely, match shapes at any scale too; if that fits clearly
@@ -484,19 +515,24 @@ class Searcher:
                 "slide": FIT_SLIDE}
 
     @staticmethod
-    def _starts(c: Candidate, frames: list, part_frame, metric: bool):
+    def _starts(c: Candidate, frames: list, part_frame, metric: bool, every_view: bool = False):
         """Pose starts for one candidate: its matched views (or its whole PCA frame), and for a
-        metric query the real size and the part's own coordinates."""
+        metric query the real size and the part's own coordinates. With `every_view`, every
+        stored view of the part instead, each under the query's two axis orders (the four sign
+        flips of each are the rest of query_frames)."""
         from cadfinder.geometry import candidate_fit as cf
         from cadfinder.geometry import scan_views
 
         real = 1.0 / c.norm_scale if metric and c.norm_scale else None
-        pairs = [(frames[v], scan_views.frame_from_array(f)) for v, f in c.seeds] or [(frames[0], part_frame)]
+        if every_view:
+            pairs = [(frames[v], scan_views.frame_from_array(f)) for v in (0, 1) for f in c.view_frames]
+        else:
+            pairs = [(frames[v], scan_views.frame_from_array(f)) for v, f in c.seeds] or [(frames[0], part_frame)]
         out = []
         for fq, fv in pairs:
             base = fv.scale / fq.scale
             steps = [base] + ([real] if real else []) if metric else [base * m for m in SCALE_STEPS]
-            out.append(cf.frame_pair_starts(fq, fv, steps, matched_axes=bool(c.seeds)))
+            out.append(cf.frame_pair_starts(fq, fv, steps, matched_axes=every_view or bool(c.seeds)))
         if real:
             out.append(cf.own_frame_start(c.norm_offset, c.norm_scale))
         return cf.Starts.concat(out)
