@@ -129,8 +129,11 @@ def session_statements(ef_search: int) -> list:
 
 
 _KNN_COLS = sql.SQL("m.part_number, m.name, m.family, m.material, m.mass_kg, m.surface_sample, m.norm_scale, "
-                    "m.norm_offset, (SELECT array_agg(v.frame ORDER BY v.view) FROM scan_view_descriptors v "
-                    "WHERE v.model_id = m.id)")
+                    "m.norm_offset")
+# The frames of all a part's stored views (Searcher._rerank's every-view fits): only a re-rank by
+# views uses them, so only its statements select them (about 40 ms of a query's 150 candidates).
+_VIEW_FRAMES_COL = sql.SQL("(SELECT array_agg(v.frame ORDER BY v.view) FROM scan_view_descriptors v "
+                           "WHERE v.model_id = m.id)")
 VIEW_CANDIDATES = 100  # parts brought in by their best-matching scan views
 # Parts 31st-50th by the shape latent are screened too (a catalog-pose scan of a hinge was 41st,
 # and first once its own-coordinates start was fitted); the careful fit still takes `candidates`.
@@ -173,14 +176,16 @@ def knn_statements(query: QueryEncoding, n: int, where: list, exclude: str | Non
         cond = sql.SQL("{} AND part_number <> %(exclude)s").format(cond)
         params["exclude"] = exclude
     params |= {"z": np.asarray(query.latent, np.float32), "n": n}
+    views = views and query.descriptors is not None
+    cols = sql.SQL(", ").join([_KNN_COLS, _VIEW_FRAMES_COL if views else sql.SQL("NULL::real[]")])
     out = [(sql.SQL("""
         WITH nn AS MATERIALIZED (
             SELECT id, sdf_latent <=> %(z)s AS dist FROM cad_models m
              WHERE sdf_latent IS NOT NULL AND surface_sample IS NOT NULL AND {cond}
              ORDER BY sdf_latent <=> %(z)s LIMIT %(n)s)
         SELECT {cols}, nn.dist, NULL::real[], NULL::int[] FROM nn JOIN cad_models m ON m.id = nn.id
-         ORDER BY nn.dist""").format(cond=cond, cols=_KNN_COLS), params)]
-    if views and query.descriptors is not None:
+         ORDER BY nn.dist""").format(cond=cond, cols=cols), params)]
+    if views:
         from pgvector import HalfVector
 
         vparams = dict(params) | {"qs": [HalfVector(d) for d in query.descriptors], "nv": 4 * VIEW_CANDIDATES,
@@ -200,7 +205,7 @@ def knn_statements(query: QueryEncoding, n: int, where: list, exclude: str | Non
                             array_agg(variant ORDER BY r) AS variants
                        FROM ranked WHERE r <= %(seeds)s GROUP BY model_id)
             SELECT {cols}, best.dist, best.frames, best.variants FROM best JOIN cad_models m ON m.id = best.model_id
-             ORDER BY best.dist LIMIT %(nview)s""").format(cond=cond, cols=_KNN_COLS), vparams))
+             ORDER BY best.dist LIMIT %(nview)s""").format(cond=cond, cols=cols), vparams))
     return out
 
 
@@ -462,11 +467,16 @@ class Searcher:
             tree, normals, _ = self._tree(c.part_number, c.surface_sample)
             return self._judged(full_tree, poses[res.part_number], c, tree, normals, metric)
 
+        def adopt(res, reg, cost):
+            """A candidate's judged pose becomes its answer: cost, the query placed on it, its size."""
+            c = by_part[res.part_number]
+            res.residual, res.fitted_query = float(cost), reg.apply(dense)
+            size_ratio[c.part_number] = reg.scale * c.norm_scale if c.norm_scale else 1.0
+
         fitted = [x for x in results if x.part_number in poses]
         for res, judged in zip(fitted, self._map(final, fitted)):
-            c, regs, h = by_part[res.part_number], poses[res.part_number], int(np.argmin(judged))
-            res.residual, res.fitted_query = float(judged[h]), regs[h].apply(dense)
-            size_ratio[c.part_number] = regs[h].scale * c.norm_scale if c.norm_scale else 1.0
+            h = int(np.argmin(judged))
+            adopt(res, poses[res.part_number][h], judged[h])
         results.sort(key=lambda x: x.residual)
 
         def every_view(res):
@@ -487,10 +497,9 @@ class Searcher:
 
         again = [x for x in results[:EVERY_VIEW_TOP] if x.part_number in poses and by_part[x.part_number].view_frames]
         for res, (regs, judged) in zip(again, self._map(every_view, again)):
-            c, h = by_part[res.part_number], int(np.argmin(judged))
+            h = int(np.argmin(judged))
             if judged[h] < res.residual:
-                res.residual, res.fitted_query = float(judged[h]), regs[h].apply(dense)
-                size_ratio[c.part_number] = regs[h].scale * c.norm_scale if c.norm_scale else 1.0
+                adopt(res, regs[h], judged[h])
         results.sort(key=lambda x: x.residual)
         if metric and results:
             # Are the query's units what they claim? When the best part does not fit at its real
