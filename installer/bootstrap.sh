@@ -14,10 +14,11 @@ PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null || PY=python3
 
 need_apt=()
-# Debian packages: Xvfb and the X/GL client libraries Qt and VTK need for the GUI and its tests.
+# Debian packages: Xvfb and the X/GL client libraries Qt and VTK need for the GUI and its tests;
+# libusb, which open3d's library links against.
 APT_PACKAGES="xvfb xauth libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0
   libxcb-render-util0 libxcb-xinerama0 libxcb-shape0 libxcb-randr0 libxcb-xkb1 libegl1 libgl1 libglx-mesa0
-  libgl1-mesa-dri libglu1-mesa openssl"
+  libgl1-mesa-dri libglu1-mesa openssl libusb-1.0-0"
 for p in $APT_PACKAGES; do
   dpkg -s "$p" >/dev/null 2>&1 || need_apt+=("$p")
 done
