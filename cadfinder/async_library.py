@@ -40,6 +40,7 @@ class PartDetails:
     mesh_format: str | None
     thumbnail_png: bytes | None
     source_file: str | None
+    implicit_codes: bytes | None = None
 
     def mesh(self):
         """The exact tessellated geometry (trimesh, millimetres), or None."""
@@ -127,14 +128,15 @@ class AsyncLibrary:
         rows = await self._fetch(
             "SELECT part_number, revision, name, family, material, mass_kg, description, size_x_mm, size_y_mm, "
             "size_z_mm, genome, feature_counts, sdf_latent, norm_offset, norm_scale, mesh_data, mesh_format, "
-            "thumbnail_png, source_file FROM cad_models WHERE part_number = %s ORDER BY revision DESC LIMIT 1",
+            "thumbnail_png, source_file, implicit_codes FROM cad_models WHERE part_number = %s "
+            "ORDER BY revision DESC LIMIT 1",
             (part_number,))
         if not rows:
             raise InputError(f"no part {part_number!r} in the library")
         r = rows[0]
         return PartDetails(r[0], r[1], r[2], r[3], r[4], r[5], r[6], (r[7], r[8], r[9]), r[10], r[11] or {},
                            r[12].to_numpy() if r[12] is not None else None, np.asarray(r[13] or [0, 0, 0], float),
-                           float(r[14] or 1.0), r[15], r[16], r[17], r[18])
+                           float(r[14] or 1.0), r[15], r[16], r[17], r[18], r[19])
 
     async def thumbnails(self, part_numbers: list[str]) -> dict[str, bytes]:
         rows = await self._fetch("SELECT part_number, thumbnail_png FROM cad_models WHERE part_number = ANY(%s) "

@@ -198,6 +198,34 @@ def cmd_train_decoder(args) -> int:
     return 0
 
 
+def cmd_train_implicit(args) -> int:
+    from pathlib import Path
+
+    from cadfinder.deepsdf import dataset as catalog_data
+    from cadfinder.implicit import dataset, train
+    from cadfinder.implicit.model import LocalConfig
+
+    cat = _catalog_arg(args)
+    held = [f for f in (args.hold_out_families or "").split(",") if f]
+    parts = [p for p in catalog_data.catalog_parts(cat) if p.split == "train" and p.family not in held]
+    if not parts:
+        raise CadfinderError(f"no training parts in {cat} outside the held-out families {held}")
+    cfg = LocalConfig()
+    out = Path(args.out) if args.out else _models_dir() / "implicit"
+    cache = Path(args.cache) if args.cache else cat / ".implicit_cache"
+    # Every part on the coarse lattice; those whose codes could fit the stored-size budget on the
+    # fine one as well, so the model learns both scales.
+    fine = dataset.fitting_fine_lattice(parts, max(cfg.grids), cache, progress=not args.quiet)
+    entries = [(p.part_number, p.mesh_path, min(cfg.grids)) for p in parts]
+    entries += [(p.part_number, p.mesh_path, max(cfg.grids)) for p in parts if p.part_number in fine]
+    files = dataset.build_cache(entries, cache, progress=not args.quiet)
+    path = train.train(cfg, files, out, resume=args.resume, device=args.device, seed=args.seed, epochs=args.epochs,
+                       progress=not args.quiet, extra={"held_out_families": held, "catalog": str(cat)})
+    _print({"weights": str(path), "parts": len(parts), "fine_lattice_parts": len(fine), "held_out_families": held},
+           args.json)
+    return 0
+
+
 def scan_bank_path(cat, n_parts: int, per_part: int):
     return cat / f".scan_bank_{n_parts}x{per_part}.npy"
 
@@ -225,21 +253,26 @@ def cmd_train_encoder(args) -> int:
 
 def cmd_eval_recon(args) -> int:
     from cadfinder import models
-    from cadfinder.deepsdf import dataset, evaluate
+    from cadfinder.deepsdf import dataset
+    from cadfinder.implicit import evaluate
+    from cadfinder.implicit.train import load_model
 
     s = _settings(args)
     cat = _catalog_arg(args)
-    decoder, _, _, _ = models.decoder(s)
-    encoder = models.encoder(s)
-    parts = evaluate.pick_parts(dataset.catalog_parts(cat), args.parts)
-    report = evaluate.evaluate(decoder, encoder, parts, fit_iterations=args.iterations, resolution=args.res,
-                               progress=not args.json)
+    path = models.weights_dir(s) / models.IMPLICIT_FILE
+    model, meta = load_model(models.require(path), str(models.device(s)))
+    baseline = (models.decoder(s)[0], models.encoder(s)) if args.baseline else None
+    report = evaluate.evaluate(model, dataset.catalog_parts(cat), meta.get("held_out_families", []),
+                               per_set=args.parts, outside=args.outside, reference=args.reference,
+                               baseline=baseline, progress=not args.json)
+    report["weights"] = str(path)
     if args.json:
         print(json.dumps(report))
     else:
         print(report["units"])
-        for split, row in report["summary"].items():
-            print(f"{split}: " + ", ".join(f"{k}={v:.5g}" for k, v in row.items()))
+        for name, st in report["sets"].items():
+            print(f"{name}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                           for k, v in st["summary"].items()))
     return 0
 
 
@@ -276,7 +309,7 @@ def cmd_eval_retrieval(args) -> int:
 
 
 def cmd_mesh(args) -> int:
-    """Decode a latent (a .npy file, or a part's) into a mesh file by coarse-to-fine marching cubes."""
+    """Decode a part's implicit form (or a search latent from a .npy file) into a mesh file."""
     import time
     from pathlib import Path
 
@@ -284,43 +317,50 @@ def cmd_mesh(args) -> int:
     import torch
 
     from cadfinder import models
-    from cadfinder.deepsdf import meshing
     from cadfinder.geometry.normalize import Frame
 
     s = _settings(args)
-    decoder, table, names, _ = models.decoder(s)
     frame = None
+    stats: dict = {}
+    t = time.perf_counter()
     if args.latent:
+        from cadfinder.deepsdf import meshing
+
+        decoder = models.decoder(s)[0]
         try:
             z = torch.from_numpy(np.load(args.latent, allow_pickle=False).astype(np.float32)).reshape(-1)
         except (OSError, ValueError) as e:
             raise CadfinderError(f"{args.latent}: cannot read a latent vector ({e})") from None
         if z.numel() != decoder.cfg.latent_dim:
             raise CadfinderError(f"{args.latent}: a latent has {decoder.cfg.latent_dim} values, not {z.numel()}")
-        stem = Path(args.latent).stem
+        stem, source = Path(args.latent).stem, "search latent (DeepSDF decoder)"
+        t = time.perf_counter()
+        try:
+            mesh = meshing.latent_to_mesh(decoder, z, res=args.res, coarse_to_fine=not args.dense, stats=stats)
+        except ValueError as e:  # no surface in the field, or a resolution coarse-to-fine cannot reach
+            raise CadfinderError(f"cannot mesh this latent: {e}") from None
     else:
-        from cadfinder.library import lookup_latent
+        from cadfinder.implicit import decode
+        from cadfinder.library import lookup_implicit
 
-        found = lookup_latent(s, args.db, args.part)
-        if found is not None:
-            z, frame = found
-        elif args.part in names:
-            z = table[names.index(args.part)]
-        else:
-            raise CadfinderError(f"no part {args.part!r} in the library or the shipped latent table")
-        stem = args.part
-    t = time.perf_counter()
-    stats = {}
-    try:
-        mesh = meshing.latent_to_mesh(decoder, z, res=args.res, coarse_to_fine=not args.dense, stats=stats)
-    except ValueError as e:  # no surface in the field, or a resolution coarse-to-fine cannot reach
-        raise CadfinderError(f"cannot mesh this latent: {e}") from None
+        found = lookup_implicit(s, args.db, args.part)
+        if found is None:
+            raise CadfinderError(f"no part {args.part!r} with an implicit form in the library "
+                                 "(`cadfinder embed` encodes parts ingested before it existed)")
+        blob, frame = found
+        model = models.implicit(s)[0]
+        stem, source = args.part, "implicit form (local codes)"
+        t = time.perf_counter()
+        try:
+            mesh = decode.codes_to_mesh(model, blob, res=args.res, stats=stats)
+        except ValueError as e:
+            raise CadfinderError(f"cannot mesh {args.part}: {e}") from None
     elapsed = time.perf_counter() - t
     if frame is not None:
         mesh.vertices = Frame.from_dict(frame).to_mm(mesh.vertices)
     out = Path(args.out or f"{stem}.stl")
     mesh.export(out)
-    _print({"mesh": str(out), "vertices": len(mesh.vertices), "faces": len(mesh.faces),
+    _print({"mesh": str(out), "source": source, "vertices": len(mesh.vertices), "faces": len(mesh.faces),
             "units": "mm" if frame is not None else "canonical (unit sphere)", "seconds": round(elapsed, 3),
             "sdf_evaluations": stats.get("evaluated", args.res**3)}, args.json)
     return 0
@@ -437,16 +477,19 @@ def cmd_search(args) -> int:
 def cmd_embed(args) -> int:
     from cadfinder import library, models
     from cadfinder.embeddings.part_views import backfill
-    from cadfinder.ingest import backfill_views
+    from cadfinder.ingest import backfill_implicit, backfill_views
 
     s = _settings(args)
     clip = models.clip(s)
+    models.implicit(s)  # a clear error now if the weights are missing, not one per part
     with library.writer(s, args.db) as conn:
+        implicit = backfill_implicit(conn, models.weights_dir(s), progress=not args.quiet)
         scans = backfill_views(conn, progress=not args.quiet)
         out = backfill(conn, clip, everything=args.all, progress=not args.quiet)
-    out["failed"] += scans.pop("failed")
-    out["errors"] = scans.pop("errors") + out["errors"]
-    _print(out | scans, args.json)
+    for step in (implicit, scans):
+        out["failed"] += step.pop("failed")
+        out["errors"] = step.pop("errors") + out["errors"]
+    _print(out | scans | implicit, args.json)
     return 0 if out["failed"] == 0 else 3
 
 
@@ -500,28 +543,26 @@ def _library_part(s, uri, part_number: str) -> dict:
     from cadfinder import library
 
     with library.connect(s, uri) as conn:
-        row = conn.execute("SELECT genome, sdf_latent, norm_offset, norm_scale FROM cad_models WHERE part_number = %s "
-                           "ORDER BY revision DESC LIMIT 1", (part_number,)).fetchone()
+        row = conn.execute("SELECT genome, implicit_codes, norm_offset, norm_scale FROM cad_models "
+                           "WHERE part_number = %s ORDER BY revision DESC LIMIT 1", (part_number,)).fetchone()
     if row is None:
         raise CadfinderError(f"no part {part_number!r} in the library")
     if not row[0]:
         raise CadfinderError(f"part {part_number!r} has no genome (it was ingested from a mesh): nothing to open")
-    return {"genome": dict(row[0]), "latent": row[1].to_numpy() if row[1] is not None else None,
+    return {"genome": dict(row[0]), "implicit_codes": bytes(row[1]) if row[1] is not None else None,
             "offset": row[2], "scale": row[3]}
 
 
 def _implicit_mesh(s, part: dict):
-    """The part's implicit shape (decoded latent) in millimetres, or None."""
+    """The part's implicit form decoded, in millimetres, or None."""
     import numpy as np
-    import torch
 
     from cadfinder import models
-    from cadfinder.deepsdf import meshing
+    from cadfinder.implicit import decode
 
-    if part["latent"] is None:
+    if part["implicit_codes"] is None:
         return None
-    decoder = models.decoder(s)[0]
-    mesh = meshing.latent_to_mesh(decoder, torch.from_numpy(part["latent"].astype(np.float32)), res=129)
+    mesh = decode.codes_to_mesh(models.implicit(s)[0], part["implicit_codes"], res=129)
     mesh.vertices = np.asarray(mesh.vertices) * part["scale"] + np.asarray(part["offset"], float)
     return mesh
 
@@ -720,7 +761,7 @@ def build_parser() -> argparse.ArgumentParser:
     gi.add_argument("--set", action="append", metavar="PARAM=VALUE", help="change a parameter first")
     gi.set_defaults(func=cmd_genome_instantiate)
 
-    tr = sub.add_parser("train", help="train the models (DeepSDF decoder, point-cloud encoder)")
+    tr = sub.add_parser("train", help="train the models (implicit form, DeepSDF decoder, point-cloud encoder, CLIP)")
     trs = tr.add_subparsers(dest="train_command", metavar="MODEL", required=True)
     td = trs.add_parser("decoder", parents=[common], help="the DeepSDF auto-decoder and catalog latents")
     td.add_argument("--catalog", help="catalog folder (default: the demo catalog)")
@@ -746,6 +787,19 @@ def build_parser() -> argparse.ArgumentParser:
     te.add_argument("--quiet", action="store_true")
     te.set_defaults(func=cmd_train_encoder)
 
+    ti = trs.add_parser("implicit", parents=[common], help="the local-code model of every part's implicit form")
+    ti.add_argument("--catalog", help="catalog folder (default: the demo catalog)")
+    ti.add_argument("--out", help="output folder (default: DATA/models/implicit)")
+    ti.add_argument("--cache", help="training data cache folder (default: CATALOG/.implicit_cache)")
+    ti.add_argument("--hold-out-families", default="pulley,hinge",
+                    help="families kept out of training entirely, for an honest evaluation (comma-separated)")
+    ti.add_argument("--epochs", type=int, default=15)
+    ti.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    ti.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ti.add_argument("--seed", type=int, default=0)
+    ti.add_argument("--quiet", action="store_true")
+    ti.set_defaults(func=cmd_train_implicit)
+
     tc = trs.add_parser("clip", parents=[common], help="the CLIP-style text/image/sketch model")
     tc.add_argument("--catalog", help="catalog folder (default: the demo catalog)")
     tc.add_argument("--out", help="output folder (default: DATA/models/clip)")
@@ -762,11 +816,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="measure model and retrieval quality")
     evs = ev.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
-    er = evs.add_parser("recon", parents=[common], help="reconstruction quality, held-out vs training parts")
+    er = evs.add_parser("recon", parents=[common],
+                        help="how faithfully the implicit form reproduces held-out, unseen-family and outside parts")
     er.add_argument("--catalog", help="catalog folder (default: the demo catalog)")
-    er.add_argument("--parts", type=int, default=12, help="parts per split")
-    er.add_argument("--iterations", type=int, default=100, help="auto-decoder optimisation steps")
-    er.add_argument("--res", type=int, default=129)
+    er.add_argument("--parts", type=int, default=24, help="parts per catalog set (held-out, unseen families)")
+    er.add_argument("--outside", type=int, default=24, help="parts of no catalog family, built for the run")
+    er.add_argument("--reference", action="store_true",
+                    help="also a raw narrow-band distance grid of the same storage (what the codes approach)")
+    er.add_argument("--baseline", action="store_true",
+                    help="also the global 256-d search latent decoded by the DeepSDF decoder (slow)")
     er.set_defaults(func=cmd_eval_recon)
 
     ert = evs.add_parser("retrieval", parents=[common], help="exact-part recall on held-out parts (ingested)")
@@ -786,13 +844,13 @@ def build_parser() -> argparse.ArgumentParser:
     ec.add_argument("--k", type=int, default=10)
     ec.set_defaults(func=cmd_eval_clip)
 
-    me = sub.add_parser("mesh", parents=[common], help="decode a latent (or a part's) into a mesh")
+    me = sub.add_parser("mesh", parents=[common], help="decode a part's implicit form (or a search latent) into a mesh")
     src = me.add_mutually_exclusive_group(required=True)
     src.add_argument("part", nargs="?", help="part number")
-    src.add_argument("--latent", help="a .npy file holding one latent vector")
+    src.add_argument("--latent", help="a .npy file holding one 256-d search latent (decoded by the DeepSDF decoder)")
     me.add_argument("--out", help="output mesh file (default: <part or latent>.stl)")
-    me.add_argument("--res", type=int, default=129, help="grid resolution: 33 * 2^k + ... (65, 129, 257)")
-    me.add_argument("--dense", action="store_true", help="evaluate the dense grid (slow; for comparison)")
+    me.add_argument("--res", type=int, default=129, help="grid resolution: 65, 129 or 257")
+    me.add_argument("--dense", action="store_true", help="--latent only: evaluate the dense grid (for comparison)")
     me.set_defaults(func=cmd_mesh)
 
     ing = sub.add_parser("ingest", parents=[common], help="add part files or folders to the library")
@@ -823,8 +881,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the query's size means nothing (unknown units): match shape at any scale")
     se.set_defaults(func=cmd_search)
 
-    em = sub.add_parser("embed", parents=[common], help="compute what search needs and a part lacks: scan-view descriptors "
-                        "(partial-scan search) and view/text embeddings for the current CLIP model")
+    em = sub.add_parser("embed", parents=[common], help="compute what a part lacks: its implicit form (for the "
+                        "current local-code model), scan-view descriptors (partial-scan search) and view/text "
+                        "embeddings for the current CLIP model")
     em.add_argument("--all", action="store_true", help="re-embed every part, not only missing or outdated ones")
     em.add_argument("--quiet", action="store_true")
     em.set_defaults(func=cmd_embed)

@@ -1,10 +1,10 @@
 """`cadfinder ingest`: read part files, compute their implicit form and metadata, store them.
 
 Per part: read (mm) -> canonical frame -> surface samples -> DeepSDF latent from the encoder
-(optionally refined against SDF samples) -> metadata (size, volume, mass, feature counts from a
-genome) -> thumbnail and mesh -> one transaction. The heavy work runs in worker processes; the
-database writes stay in this process. A file whose content hash is already stored for its part
-is skipped, so an interrupted ingest resumes where it stopped.
+(optionally refined against SDF samples) and the implicit form's local codes -> metadata (size,
+volume, mass, feature counts from a genome) -> thumbnail and mesh -> one transaction. The heavy
+work runs in worker processes; the database writes stay in this process. A file whose content
+hash is already stored for its part is skipped, so an interrupted ingest resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -128,6 +128,7 @@ def _worker_clip(clip_file: str | None, clip_arch: str | None):
 
 
 def _worker_models(weights_dir: str, refine_steps: int):
+    """(point-cloud encoder, DeepSDF decoder or None, local-code model, its version) in this worker."""
     global _models
     if _models is None:
         import torch
@@ -135,10 +136,13 @@ def _worker_models(weights_dir: str, refine_steps: int):
         torch.set_num_threads(1)
         from cadfinder.deepsdf.encoder import load_encoder
         from cadfinder.deepsdf.train import load_decoder
+        from cadfinder.implicit.train import load_model
+        from cadfinder.models import IMPLICIT_FILE, implicit_version
 
         enc = load_encoder(Path(weights_dir) / "encoder.safetensors")
         dec = load_decoder(Path(weights_dir) / "deepsdf.safetensors")[0] if refine_steps else None
-        _models = (enc, dec)
+        implicit_file = Path(weights_dir) / IMPLICIT_FILE
+        _models = (enc, dec, load_model(implicit_file)[0], implicit_version(implicit_file))
     return _models
 
 
@@ -154,6 +158,7 @@ def process_part(pf: PartFile, weights_dir: str, refine_steps: int = 0, thumbnai
     from cadfinder.geometry import scan_views
     from cadfinder.geometry.readers import read_mesh
     from cadfinder.geometry.sdf import sample_surface
+    from cadfinder.implicit.codes import encode_mesh
 
     meta = _read_sidecar(pf.sidecar)
     units = meta.get("units") if isinstance(meta.get("units"), str) else None
@@ -166,8 +171,9 @@ def process_part(pf: PartFile, weights_dir: str, refine_steps: int = 0, thumbnai
     canon = trimesh.Trimesh(frame.to_canonical(mesh.vertices), mesh.faces, process=False)
     rng = np.random.default_rng(0)
     surf, surf_normals = sample_surface(canon, SURFACE_POINTS, rng)
-    enc, dec = _worker_models(weights_dir, refine_steps)
+    enc, dec, implicit_model, implicit_version = _worker_models(weights_dir, refine_steps)
     z = encode(enc, [surf])[0]
+    implicit_codes = encode_mesh(implicit_model, canon).to_bytes()
     view_descriptors, view_frames = scan_views.part_views(canon)
     if refine_steps and dec is not None:
         from cadfinder.deepsdf.infer import fit_latent
@@ -238,6 +244,8 @@ def process_part(pf: PartFile, weights_dir: str, refine_steps: int = 0, thumbnai
         "mesh_data": buf.getvalue(),
         "access_group": str(meta.get("access_group") or "all"),
         "sdf_latent": z.numpy().astype(np.float32),
+        "implicit_codes": implicit_codes,
+        "implicit_version": implicit_version,
         "surface_sample": np.hstack([surf, surf_normals]).astype(np.float16).tobytes(),
         "encoder_version": Path(weights_dir).name,
         "ingest_warnings": warnings,
@@ -263,7 +271,8 @@ COLUMNS = ("part_number", "revision", "name", "family", "description", "material
            "surface_area_mm2", "bbox_min", "bbox_max", "size_x_mm", "size_y_mm", "size_z_mm", "center_of_mass",
            "units", "norm_offset", "norm_scale", "genome", "feature_counts", "source_file", "content_hash",
            "thumbnail_png", "mesh_format", "mesh_data", "access_group", "sdf_latent", "surface_sample",
-           "encoder_version", "ingest_warnings", "view_version")  # view descriptors go to their own table
+           "encoder_version", "ingest_warnings", "view_version", "implicit_codes",
+           "implicit_version")  # view descriptors go to their own table
 
 
 def _upsert(conn, row: dict) -> str:
@@ -312,46 +321,91 @@ def _views_of_stored(args):
     from cadfinder.geometry import scan_views
     from cadfinder.geometry.readers import stored_canonical_mesh
 
-    model_id, pn, blob, fmt, off, scale = args
+    model_id, pn, blob, fmt, off, scale, _ = args
     try:
         return model_id, pn, scan_views.part_views(stored_canonical_mesh(blob, fmt, off, scale)), None
     except Exception as e:  # one unreadable stored mesh must not stop the rest
         return model_id, pn, None, f"{pn}: {type(e).__name__}: {e}"
 
 
-def backfill_views(conn, jobs: int | None = None, progress: bool = True, batch: int = 64) -> dict:
-    """Scan-view descriptors for parts that lack them or have another version's, computed from
-    the stored meshes (libraries ingested before they existed); resumable, one part per
-    transaction. Returns counts."""
+def _implicit_of_stored(args):
+    from cadfinder.geometry.readers import stored_canonical_mesh
+    from cadfinder.implicit.codes import encode_mesh
+
+    model_id, pn, blob, fmt, off, scale, weights_dir = args
+    try:
+        _, _, model, version = _worker_models(weights_dir, 0)
+        codes = encode_mesh(model, stored_canonical_mesh(blob, fmt, off, scale))
+        return model_id, pn, (codes.to_bytes(), version), None
+    except Exception as e:  # one unreadable stored mesh must not stop the rest
+        return model_id, pn, None, f"{pn}: {type(e).__name__}: {e}"
+
+
+def _backfill_stored(conn, ids: list, work, store, desc: str, jobs: int | None, progress: bool, batch: int,
+                     extra=None) -> tuple[int, int, list[str]]:
+    """Run `work` over the stored meshes of the given parts in worker processes and `store` each
+    result in its own transaction (so an interrupted run resumes); returns (done, failed, errors)."""
     from tqdm import tqdm
 
-    from cadfinder.geometry import scan_views
-
-    ids = [r[0] for r in conn.execute(
-        "SELECT id FROM cad_models WHERE mesh_data IS NOT NULL AND view_version IS DISTINCT FROM %s "
-        "ORDER BY part_number", (scan_views.VERSION,)).fetchall()]
-    conn.commit()
     done, failed, errors = 0, 0, []
     if not ids:  # nothing to do: do not start worker processes (seconds each) for it
-        return {"scan_views": 0, "failed": 0, "errors": [], "view_version": scan_views.VERSION}
-    bar = tqdm(total=len(ids), desc="scan views", unit="part", disable=not progress or not ids, file=sys.stderr)
+        return done, failed, errors
+    bar = tqdm(total=len(ids), desc=desc, unit="part", disable=not progress, file=sys.stderr)
     with process_pool(jobs) as pool:
         for start in range(0, len(ids), batch):
             rows = conn.execute("SELECT id, part_number, mesh_data, mesh_format, norm_offset, norm_scale "
                                 "FROM cad_models WHERE id = ANY(%s)", (ids[start:start + batch],)).fetchall()
             conn.commit()
-            for model_id, pn, views, err in pool.map(_views_of_stored, rows):
+            for model_id, pn, result, err in pool.map(work, [(*r, extra) for r in rows]):
                 bar.update()
                 if err:
                     failed += 1
                     errors.append(err)
                     continue
                 with conn.transaction():
-                    store_views(conn, model_id, *views)
-                    conn.execute("UPDATE cad_models SET view_version = %s WHERE id = %s", (scan_views.VERSION, model_id))
+                    store(conn, model_id, result)
                 done += 1
     bar.close()
+    return done, failed, errors
+
+
+def backfill_views(conn, jobs: int | None = None, progress: bool = True, batch: int = 64) -> dict:
+    """Scan-view descriptors for parts that lack them or have another version's, computed from
+    the stored meshes (libraries ingested before they existed); resumable, one part per
+    transaction. Returns counts."""
+    from cadfinder.geometry import scan_views
+
+    ids = [r[0] for r in conn.execute(
+        "SELECT id FROM cad_models WHERE mesh_data IS NOT NULL AND view_version IS DISTINCT FROM %s "
+        "ORDER BY part_number", (scan_views.VERSION,)).fetchall()]
+    conn.commit()
+
+    def store(c, model_id, views):
+        store_views(c, model_id, *views)
+        c.execute("UPDATE cad_models SET view_version = %s WHERE id = %s", (scan_views.VERSION, model_id))
+
+    done, failed, errors = _backfill_stored(conn, ids, _views_of_stored, store, "scan views", jobs, progress, batch)
     return {"scan_views": done, "failed": failed, "errors": errors[:20], "view_version": scan_views.VERSION}
+
+
+def backfill_implicit(conn, weights_dir: str | Path, jobs: int | None = None, progress: bool = True,
+                      batch: int = 64) -> dict:
+    """The implicit form's codes for parts that lack them or were encoded by other weights, from
+    their stored meshes; resumable, one part per transaction. Returns counts."""
+    from cadfinder.models import IMPLICIT_FILE, implicit_version
+
+    version = implicit_version(Path(weights_dir) / IMPLICIT_FILE)
+    ids = [r[0] for r in conn.execute(
+        "SELECT id FROM cad_models WHERE mesh_data IS NOT NULL AND implicit_version IS DISTINCT FROM %s "
+        "ORDER BY part_number", (version,)).fetchall()]
+    conn.commit()
+
+    def store(c, model_id, result):
+        c.execute("UPDATE cad_models SET implicit_codes = %s, implicit_version = %s WHERE id = %s", (*result, model_id))
+
+    done, failed, errors = _backfill_stored(conn, ids, _implicit_of_stored, store, "implicit form", jobs, progress,
+                                            batch, extra=str(weights_dir))
+    return {"implicit_codes": done, "failed": failed, "errors": errors[:20], "implicit_version": version}
 
 
 def ingest(conn, paths: list[str | Path], weights_dir: str | Path, jobs: int | None = None,

@@ -31,13 +31,12 @@ def writer(settings: Settings, uri: str | None) -> psycopg.Connection:
     return connect(settings, uri, role="admin" if not (uri or settings.database.uri) else None)
 
 
-def lookup_latent(settings: Settings, uri: str | None, part_number: str):
-    """(latent tensor, frame dict) of a library part, or None when it is not in the library."""
-    import torch
-
+def lookup_implicit(settings: Settings, uri: str | None, part_number: str):
+    """(stored implicit codes, frame dict) of a library part, or None when it is not in the library
+    or has no implicit form yet."""
     with connect(settings, uri) as conn:
-        row = conn.execute("SELECT sdf_latent, norm_offset, norm_scale FROM cad_models WHERE part_number = %s "
-                           "AND sdf_latent IS NOT NULL ORDER BY revision DESC LIMIT 1", (part_number,)).fetchone()
+        row = conn.execute("SELECT implicit_codes, norm_offset, norm_scale FROM cad_models WHERE part_number = %s "
+                           "AND implicit_codes IS NOT NULL ORDER BY revision DESC LIMIT 1", (part_number,)).fetchone()
     if row is None:
         return None
-    return torch.from_numpy(row[0].to_numpy()), {"offset": row[1], "scale": row[2]}
+    return bytes(row[0]), {"offset": row[1], "scale": row[2]}

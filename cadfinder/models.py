@@ -17,6 +17,7 @@ from cadfinder.settings import Settings
 
 DECODER_FILE = "deepsdf.safetensors"
 ENCODER_FILE = "encoder.safetensors"
+IMPLICIT_FILE = "implicit.safetensors"
 CLIP_FILE = "clip.safetensors"
 
 
@@ -31,7 +32,7 @@ def device(settings: Settings) -> torch.device:
 
 
 def weights_dir(settings: Settings) -> Path:
-    """Folder holding deepsdf.safetensors and encoder.safetensors."""
+    """Folder holding deepsdf.safetensors, encoder.safetensors and implicit.safetensors."""
     custom = settings.models.sdf_weights
     if custom:
         p = Path(custom).expanduser()
@@ -39,9 +40,14 @@ def weights_dir(settings: Settings) -> Path:
     return resource_path("models")
 
 
-def _require(path: Path) -> Path:
+TRAIN_COMMAND = {DECODER_FILE: "decoder", ENCODER_FILE: "encoder", IMPLICIT_FILE: "implicit"}
+
+
+def require(path: Path) -> Path:
+    """The path, or a clear error that says how to make the weights."""
     if not path.exists():
-        raise CadfinderError(f"model weights {path} are missing: train them (`cadfinder train decoder`) "
+        how = TRAIN_COMMAND.get(path.name, "decoder")
+        raise CadfinderError(f"model weights {path} are missing: train them (`cadfinder train {how}`) "
                              "or set models.sdf_weights to a folder that has them")
     return path
 
@@ -62,11 +68,38 @@ def _encoder(path: str, dev: str):
 
 def decoder(settings: Settings):
     """(Decoder, catalog latent table, part numbers, metadata)."""
-    return _decoder(str(_require(weights_dir(settings) / DECODER_FILE)), str(device(settings)))
+    return _decoder(str(require(weights_dir(settings) / DECODER_FILE)), str(device(settings)))
 
 
 def encoder(settings: Settings):
-    return _encoder(str(_require(weights_dir(settings) / ENCODER_FILE)), str(device(settings)))
+    return _encoder(str(require(weights_dir(settings) / ENCODER_FILE)), str(device(settings)))
+
+
+@lru_cache(maxsize=4)
+def _implicit(path: str, dev: str):
+    from cadfinder.implicit.train import load_model
+
+    return load_model(path, dev)
+
+
+def implicit(settings: Settings):
+    """(local-code model, its version string): what encodes and decodes every part's implicit form."""
+    path = require(weights_dir(settings) / IMPLICIT_FILE)
+    model, meta = _implicit(str(path), str(device(settings)))
+    return model, implicit_version(path)
+
+
+@lru_cache(maxsize=4)
+def implicit_version(path: str | Path) -> str:
+    """A short digest of the weights file: stored beside each part's codes, so a part encoded by
+    other weights is found and re-encoded (`cadfinder embed`)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return "implicit-" + h.hexdigest()[:12]
 
 
 def clip_path(settings: Settings) -> Path:

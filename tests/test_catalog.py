@@ -61,6 +61,7 @@ def test_deterministic_and_resumable(catalog, tmp_path):
         build.build(tmp_path, count=3, seed=2, jobs=1, progress=False)
 
 
+@pytest.mark.slow
 def test_cli_build_check_and_genome(tmp_path):
     r = run_cli("catalog", "build", tmp_path / "c", "--count", "12", "--seed", "3", "--json", "--quiet")
     assert r.returncode == 0, r.stderr

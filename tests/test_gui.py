@@ -92,6 +92,11 @@ def test_drop_a_part_file_searches_and_shows_the_cloud(window, loop, small_catal
     v = window.viewport
     assert d.part_number == "GER-00004" and v.exact is not None and v.decoded is not None
     assert v.deviation is not None and len(v.deviation) == len(v.decoded.vertices)
+    from cadfinder.implicit import metrics
+
+    # The implicit form is the part: the gear's bore survives, teeth and all lie within a few tenths of a mm.
+    assert metrics.genus(v.decoded) == metrics.genus(v.exact) == 1
+    assert np.median(v.deviation) < 0.002 * metrics.diagonal(v.exact)
     assert v.query_points is not None and "deviation" in v.info.text()
     for cb in (v.show_exact, v.show_deviation):
         cb.setChecked(True)
@@ -120,7 +125,11 @@ def test_export_step_from_the_genome(window, loop, tmp_path):
     run(loop, window.tasks["preview"])
     out = run(loop, window.export_step(str(tmp_path / "part.step")))
     assert (tmp_path / "part.step").stat().st_size > 1000 and out["volume_mm3"] > 0
-    assert out["validation"]["vs_implicit"]["chamfer_mm"] > 0 and "instantiated" in window.viewport.info.text()
+    v = out["validation"]["vs_implicit"]
+    from cadfinder.implicit.metrics import diagonal
+
+    assert 0 < v["chamfer_mm"] < 0.0025 * diagonal(window.viewport.exact), v
+    assert "instantiated" in window.viewport.info.text()
 
 
 def test_filters_and_bad_file(window, loop, tmp_path):

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
 from cadfinder import filters as filters_mod
 from cadfinder import settings as settings_mod
 from cadfinder.async_library import AsyncLibrary, readable
+from cadfinder.errors import InputError
 from cadfinder.gui.chips import ChipBar
 from cadfinder.gui.genome_panel import GenomePanel
 from cadfinder.gui.results import ResultsView
@@ -514,11 +515,10 @@ class MainWindow(QMainWindow):
             self.spawn("preview", self.preview(r))
 
     async def preview(self, r):
-        """Genome, exact mesh, then the decoded SDF coarse and refined, then the deviation."""
-        import torch
-
+        """Genome, exact mesh, then the implicit form decoded coarse and refined, then the deviation."""
         from cadfinder import models
-        from cadfinder.deepsdf import meshing
+        from cadfinder.implicit import decode
+        from cadfinder.implicit.codes import PartCodes
 
         d = await self.lib.part(r.part_number)
         self.current = d
@@ -529,21 +529,23 @@ class MainWindow(QMainWindow):
         self.viewport.set_exact(exact)
         if r.fitted_query is not None:
             self.viewport.set_query_points(d.to_mm(r.fitted_query))
-        if d.latent is None:
+        if d.implicit_codes is None:
+            self.viewport.show_exact.setChecked(True)
+            self.statusBar().showMessage(f"{d.part_number} has no implicit form stored yet (cadfinder embed adds it)",
+                                         8000)
+            return d
+        model = (await asyncio.to_thread(models.implicit, self.settings))[0]
+        mesh = None
+        try:
+            codes = await asyncio.to_thread(PartCodes.from_bytes, d.implicit_codes)
+            for res in (COARSE_RES, FINE_RES):
+                mesh = await asyncio.to_thread(decode.codes_to_mesh, model, codes, res)
+                mesh.vertices = d.to_mm(mesh.vertices)
+                self.viewport.set_decoded(mesh, f"implicit {res}³ · {len(mesh.faces):,} faces")
+        except (ValueError, InputError) as e:
+            self.show_error(f"cannot decode {d.part_number}'s implicit form: {e}")
             self.viewport.show_exact.setChecked(True)
             return d
-        decoder = (await asyncio.to_thread(models.decoder, self.settings))[0]
-        z = torch.from_numpy(d.latent.astype(np.float32))
-        mesh = None
-        for res in (COARSE_RES, FINE_RES):
-            try:
-                mesh = await asyncio.to_thread(meshing.latent_to_mesh, decoder, z, res)
-            except ValueError as e:
-                self.show_error(f"cannot decode {d.part_number}'s implicit form: {e}")
-                self.viewport.show_exact.setChecked(True)
-                return d
-            mesh.vertices = d.to_mm(mesh.vertices)
-            self.viewport.set_decoded(mesh, f"implicit {res}³ · {len(mesh.faces):,} faces")
         if exact is not None:
             dev = await asyncio.to_thread(deviation_mm, mesh, exact)
             self.viewport.set_deviation(dev)
@@ -581,7 +583,7 @@ class MainWindow(QMainWindow):
         import trimesh
 
         from cadfinder import bridge
-        from cadfinder.bridge.validation import compare, surface_points
+        from cadfinder.bridge.validation import compare_to_implicit
 
         d = self.current
         self.statusBar().showMessage(f"building {d.part_number} with the open kernel…")
@@ -593,7 +595,7 @@ class MainWindow(QMainWindow):
         decoded = self.viewport.decoded
         if decoded is not None:
             def check():
-                return compare(surface_points(inst), surface_points(decoded, seed=1)), deviation_mm(decoded, inst)
+                return compare_to_implicit(inst, decoded), deviation_mm(decoded, inst)
 
             v, dev = await asyncio.to_thread(check)
             out["validation"] = {"vs_implicit": v}
