@@ -664,7 +664,7 @@ def cmd_gui(args) -> int:
 
     s = _settings(args)
     return app.run(s, args.db, screenshot_path=args.screenshot, text=args.query_text,
-                   pointcloud=args.query_pointcloud, sketch=args.query_sketch)
+                   pointcloud=args.query_pointcloud, sketch=args.query_sketch, demo=args.demo)
 
 
 # ---- settings -------------------------------------------------------------------------------
@@ -894,7 +894,7 @@ def build_parser() -> argparse.ArgumentParser:
     du.set_defaults(func=cmd_duplicates)
 
     demo = sub.add_parser("demo", parents=[common], help="prepare the demo library and report on it")
-    demo.add_argument("--count", type=int, default=1000, help="parts in the demo catalog")
+    demo.add_argument("--count", type=int, help="parts in the demo catalog (default 1000)")
     demo.add_argument("--no-ingest", action="store_true", help="build the catalog but do not ingest it")
     demo.set_defaults(func=cmd_demo)
 
@@ -929,6 +929,8 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--query-text", metavar="TEXT")
     gui.add_argument("--query-pointcloud", metavar="FILE")
     gui.add_argument("--query-sketch", metavar="IMAGE")
+    gui.add_argument("--demo", action="store_true",
+                     help="on an empty embedded library, fill it with the demo library in the background")
     gui.set_defaults(func=cmd_gui)
 
     st = sub.add_parser("settings", help="show or change settings")

@@ -411,12 +411,13 @@ def backfill_implicit(conn, weights_dir: str | Path, jobs: int | None = None, pr
 def ingest(conn, paths: list[str | Path], weights_dir: str | Path, jobs: int | None = None,
            refine_steps: int = 0, thumbnails: bool = True, progress: bool = True,
            clip: tuple[str, str] | None = None, on_progress=None, cancelled=None,
-           worker=None) -> IngestSummary:
+           order=None, worker=None) -> IngestSummary:
     """Ingest part files/folders into the library through an open (admin) connection.
 
     `clip` = (weights file, architecture) adds view embeddings for image/text/sketch search.
     `on_progress(done, total, part_number)` reports each finished part (the app's progress bar);
     `cancelled()` returning True stops after the parts already running (re-run resumes).
+    `order`, a key on the part files, sets the order they are ingested in (default: by path).
     `worker` replaces the per-part function run in the worker processes (tests inject crashes)."""
     from tqdm import tqdm
 
@@ -437,8 +438,11 @@ def ingest(conn, paths: list[str | Path], weights_dir: str | Path, jobs: int | N
             summary.skipped += 1
         else:
             todo.append(f)
+    if order is not None:
+        todo.sort(key=order)
     bar = tqdm(total=len(todo), desc="ingest", unit="part", disable=not progress or not todo, file=sys.stderr)
     wd = str(weights_dir)
+    finished: list[str] = []
 
     def record(pf, row, err):
         if err:
@@ -450,7 +454,8 @@ def ingest(conn, paths: list[str | Path], weights_dir: str | Path, jobs: int | N
             setattr(summary, outcome, getattr(summary, outcome) + 1)
         bar.update()
         if on_progress is not None:
-            on_progress(bar.n, len(todo), pf.part_number)
+            finished.append(pf.part_number)  # (a disabled tqdm does not count)
+            on_progress(len(finished), len(todo), pf.part_number)
 
     jobs = jobs or os.cpu_count() or 1
     if jobs == 1 or len(todo) <= 2:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up cadfinder on a fresh Debian/Python 3.11 machine and run it.
-#   bash installer/bootstrap.sh run  [ARGS]   install, prepare the demo library, open the app (cadfinder gui ARGS);
-#                                             with no display: a headless demo search and a screenshot under Xvfb
+#   bash installer/bootstrap.sh run  [ARGS]   install, open the app (cadfinder gui --demo ARGS: the demo library
+#                                             fills in the background the first time); with no display: prepare
+#                                             the demo library, a headless search and a screenshot under Xvfb
 #   bash installer/bootstrap.sh test [ARGS]   install, then run the whole test suite (pytest ARGS, under Xvfb)
 #   bash installer/bootstrap.sh setup         install only
 # Idempotent: the virtual environment is rebuilt only when pyproject.toml or this script change.
@@ -45,10 +46,11 @@ XVFB=(xvfb-run -a -s "-screen 0 1600x1000x24 -extension MIT-SHM")
 case "$mode" in
   setup) exit 0 ;;
   run)
-    "$VENV/bin/cadfinder" demo
     if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
-      exec "$VENV/bin/cadfinder" gui "$@"
+      # The app opens at once; the demo library fills in the background (status bar, resumable).
+      exec "$VENV/bin/cadfinder" gui --demo "$@"
     fi
+    "$VENV/bin/cadfinder" demo
     echo "no display here: a headless search, then the app under Xvfb with a screenshot" >&2
     "$VENV/bin/cadfinder" search --text "flange with 8 bolt holes" "spur gear with a bore" --k 5
     shot="${CADFINDER_SCREENSHOT:-cadfinder-demo.png}"

@@ -242,3 +242,77 @@ def test_first_run_dialog_explains_and_offers(window, qtbot):
     dlg = window.settings_dialog
     assert dlg.tabs.tabText(dlg.tabs.currentIndex()) == "Database"
     dlg.reject()
+
+
+FILL_SCRIPT = """
+import asyncio, json, sys
+from PySide6.QtWidgets import QApplication
+import qasync
+from cadfinder import demo, settings
+from cadfinder.gui.app import grab_window
+from cadfinder.gui.main_window import MainWindow
+
+demo.DEMO_PARTS = 6
+out = {"steps": []}
+
+async def main():
+    w = MainWindow(settings.load())
+    w.resize(1400, 860)
+    w.show()
+    await w.connect_library()
+
+    def step(done, total, stage):
+        out["steps"].append([stage, done, total])
+        if stage == "ingesting" and done == 2 and "shot" not in out:
+            out["shot"] = grab_window(w).save(sys.argv[1])
+            out["bar_shown"] = w.fill_bar.isVisible() and w.fill_stop.isVisible()
+            out["bar_text"] = w.fill_bar.text()
+            w.fill_stop.click()  # stop: the next start resumes
+
+    w.fill_progress.step.connect(step)
+    first = await w.fill_demo()
+    out["stopped_at"] = first["rows"]["cad_models"]
+    out["unfinished"] = await asyncio.to_thread(demo.unfinished, w.settings)
+    out["message"] = w.statusBar().currentMessage()
+    second = await w.fill_demo()
+    out["parts"] = second["rows"]["cad_models"]
+    out["unfinished_after"] = await asyncio.to_thread(demo.unfinished, w.settings)
+    out["bar_hidden"] = not w.fill_bar.isVisible()
+    out["families"] = w.f_family.count() - 1
+    await w.shutdown()
+    w.close()
+
+if __name__ == "__main__":  # the ingestion's worker processes import this file
+    app = QApplication([])
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with loop:
+        loop.run_until_complete(main())
+    print(json.dumps(out))
+"""
+
+
+def test_demo_library_fills_in_the_background(fresh_home, tmp_path):
+    """The app opens first; the demo library fills behind it with progress in the status bar,
+    families evenly; Stop pauses it and the next start resumes (a 6-part demo, its own server)."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    shot = tmp_path / "filling.png"
+    script = tmp_path / "fill.py"
+    script.write_text(FILL_SCRIPT)
+    r = subprocess.run([sys.executable, str(script), str(shot)], capture_output=True, text=True, timeout=600,
+                       cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    stages = [s[0] for s in out["steps"]]
+    assert stages[0] == "building" and "ingesting" in stages and stages.index("ingesting") > 0
+    assert out["shot"] and out["bar_shown"] and "ingesting" in out["bar_text"], out
+    assert 2 <= out["stopped_at"] < 6 and out["unfinished"] and "next start resumes" in out["message"], out
+    assert out["parts"] == 6 and not out["unfinished_after"] and out["bar_hidden"], out
+    assert out["families"] >= 5  # the first parts ingested cover the families, not one of them
+    img = np.asarray(Image.open(shot).convert("RGB"))
+    assert img.shape[0] > 500 and img.std() > 20

@@ -111,8 +111,11 @@ def build_part(job: PartJob) -> dict:
 
 
 def build(out: str | Path, count: int = 1000, seed: int = 0, jobs: int | None = None,
-          progress: bool = True) -> dict:
-    """Build (or finish building) a catalog of `count` parts in `out`; returns the manifest."""
+          progress: bool = True, on_progress=None, cancelled=None) -> dict:
+    """Build (or finish building) a catalog of `count` parts in `out`; returns the manifest.
+
+    `on_progress(done, count, part_number)` reports each part; `cancelled()` returning True stops
+    after the parts already running (the manifest says incomplete; building again resumes)."""
     from tqdm import tqdm
 
     if count < 1:
@@ -133,23 +136,35 @@ def build(out: str | Path, count: int = 1000, seed: int = 0, jobs: int | None = 
     failures = []
     todo = [PartJob(str(out), seed, i) for i in range(count)]
     bar = tqdm(total=count, desc="catalog", unit="part", disable=not progress, file=sys.stderr)
+    stopped = False
+
+    def record(job, fn):
+        try:
+            entries[job.index] = fn()
+        except CadfinderError as e:
+            failures.append(str(e))
+        bar.update()
+        if on_progress is not None:  # (a disabled tqdm does not count)
+            family = FAMILY_ORDER[job.index % len(FAMILY_ORDER)]
+            on_progress(len(entries) + len(failures), count, part_number(family, job.index))
+
     if jobs == 1:
         for job in todo:
-            try:
-                entries[job.index] = build_part(job)
-            except CadfinderError as e:
-                failures.append(str(e))
-            bar.update()
+            if cancelled is not None and cancelled():
+                stopped = True
+                break
+            record(job, lambda: build_part(job))
     else:
         with process_pool(jobs) as pool:
             futures = {pool.submit(build_part, job): job for job in todo}
             try:
                 for fut in as_completed(futures):
-                    try:
-                        entries[futures[fut].index] = fut.result()
-                    except CadfinderError as e:
-                        failures.append(str(e))
-                    bar.update()
+                    if cancelled is not None and cancelled():
+                        stopped = True
+                        for f in futures:
+                            f.cancel()
+                        break
+                    record(futures[fut], fut.result)
             except KeyboardInterrupt:
                 for f in futures:
                     f.cancel()
@@ -159,7 +174,7 @@ def build(out: str | Path, count: int = 1000, seed: int = 0, jobs: int | None = 
     for p in parts:
         p.pop("status", None)
     manifest = {"seed": seed, "count": count, "generator_version": GENERATOR_VERSION, "families": FAMILY_ORDER,
-                "complete": not failures, "parts": parts, "failures": failures}
+                "complete": not failures and not stopped, "parts": parts, "failures": failures}
     _write_atomic(manifest_path, json.dumps(manifest, indent=1).encode())
     return manifest
 

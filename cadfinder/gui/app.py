@@ -104,8 +104,10 @@ def grab_window(window):
     return pix
 
 
-def run(settings, uri=None, screenshot_path=None, text=None, pointcloud=None, sketch=None) -> int:
-    """Open the main window; with `screenshot_path`, take one screenshot and exit."""
+def run(settings, uri=None, screenshot_path=None, text=None, pointcloud=None, sketch=None, demo=False) -> int:
+    """Open the main window; with `screenshot_path`, take one screenshot and exit. With `demo`
+    an empty embedded library starts filling with the demo library in the background; a demo
+    library begun before and not finished resumes filling either way."""
     _check_display()
     import qasync
 
@@ -122,11 +124,22 @@ def run(settings, uri=None, screenshot_path=None, text=None, pointcloud=None, sk
         window = MainWindow(settings, uri)
         window.show()
         await window.connect_library()
-        if not screenshot_path and await window.library_is_empty():
-            from cadfinder.gui.first_run import FirstRunDialog
+        if not screenshot_path:
+            from cadfinder import demo as demo_mod
 
-            window.first_run = FirstRunDialog(window)
-            window.first_run.open()
+            empty = await window.library_is_empty()
+            try:
+                resume = await asyncio.to_thread(demo_mod.unfinished, settings, uri)
+            except Exception:
+                resume = False  # unreachable: connect_library already said so
+            if resume or (demo and empty and not (settings.database.uri or uri)):
+                window.text.setText(window.text.text() or "flange with 8 bolt holes")
+                window.fill_demo()
+            elif empty:
+                from cadfinder.gui.first_run import FirstRunDialog
+
+                window.first_run = FirstRunDialog(window)
+                window.first_run.open()
         if screenshot_path:
             try:
                 await screenshot(window, screenshot_path, text, pointcloud, sketch)

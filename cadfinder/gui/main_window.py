@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QMainWindow, QPushButton, QSpinBox, QSplitter,
-                               QTabWidget, QToolButton, QVBoxLayout, QWidget)
+                               QHBoxLayout, QLabel, QLineEdit, QMainWindow, QProgressBar, QPushButton, QSpinBox,
+                               QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
 from cadfinder import filters as filters_mod
 from cadfinder import settings as settings_mod
@@ -18,6 +19,7 @@ from cadfinder.async_library import AsyncLibrary, readable
 from cadfinder.errors import InputError
 from cadfinder.gui.chips import ChipBar
 from cadfinder.gui.genome_panel import GenomePanel
+from cadfinder.gui.progress import ThreadProgress
 from cadfinder.gui.results import ResultsView
 from cadfinder.gui.sketch_canvas import SketchCanvas
 from cadfinder.gui.viewport import Viewport, deviation_mm
@@ -191,6 +193,20 @@ class MainWindow(QMainWindow):
 
         self.db_label = QLabel("database: connecting…")
         self.timing_label = QLabel("")
+        # The demo library filling in the background (fill_demo): its progress and a stop button.
+        self.fill_bar = QProgressBar()
+        self.fill_bar.setMaximumWidth(300)
+        self.fill_stop = QToolButton()
+        self.fill_stop.setText("Stop")
+        self.fill_stop.setToolTip("stop filling the demo library; the next start resumes it")
+        self.fill_progress = ThreadProgress()
+        self.fill_progress.step.connect(self._on_fill_step)
+        self.fill_cancel = threading.Event()
+        self.fill_task: asyncio.Task | None = None
+        self.fill_stop.clicked.connect(self.fill_cancel.set)
+        for w in (self.fill_bar, self.fill_stop):
+            self.statusBar().addPermanentWidget(w)
+            w.hide()
         self.statusBar().addPermanentWidget(self.timing_label)
         self.statusBar().addPermanentWidget(self.db_label)
         QGuiApplication.styleHints().colorSchemeChanged.connect(self._theme_changed)
@@ -275,6 +291,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, e) -> None:
         self.save_layout()
+        self.fill_cancel.set()  # the parts being ingested finish; the next start resumes
         for t in self.tasks.values():
             t.cancel()
         self.viewport.close_plotter()
@@ -329,6 +346,12 @@ class MainWindow(QMainWindow):
             self.show_error(f"{readable(e)} — check Tools > Settings > Database")
             return
         self.db_label.setText(f"database: {where}")
+        await self._fill_filters(facets)
+        self.clear_error()
+
+    async def _fill_filters(self, facets: dict | None = None) -> None:
+        """The material and family choices, from the library (keeping the current choice)."""
+        facets = facets or await self.lib.facets()
         for combo, values in ((self.f_material, facets["materials"]), (self.f_family, facets["families"])):
             cur = combo.currentData()
             combo.clear()
@@ -337,7 +360,50 @@ class MainWindow(QMainWindow):
                 combo.addItem(v, v)
             i = combo.findData(cur)
             combo.setCurrentIndex(max(i, 0))
-        self.clear_error()
+
+    def fill_demo(self) -> asyncio.Task:
+        """Build and ingest the demo library in the background (resumable): the window stays
+        usable, searches see the parts already in (the families fill evenly), the status bar
+        shows the progress and Stop (or closing the window) pauses it until the next start."""
+        if self.fill_task is None or self.fill_task.done():
+            self.fill_cancel.clear()
+            self.fill_task = asyncio.ensure_future(self._fill_demo())
+        return self.fill_task
+
+    def _on_fill_step(self, done: int, total: int, stage: str) -> None:
+        if self.fill_task is None or self.fill_task.done():
+            return  # a signal queued before the end
+        self.fill_bar.setMaximum(max(total, 1))
+        self.fill_bar.setValue(done)
+        self.fill_bar.setFormat(f"demo library: {stage} %v / %m")
+        self.fill_bar.show()
+        self.fill_stop.show()
+
+    async def _fill_demo(self) -> dict | None:
+        from cadfinder import demo
+
+        def step(stage: str, done: int, total: int) -> None:
+            self.fill_progress.step.emit(done, total, stage)
+
+        try:
+            st = await asyncio.to_thread(demo.prepare, self.settings, self.uri, progress=False, on_progress=step,
+                                         cancelled=self.fill_cancel.is_set)
+        except Exception as e:
+            self.show_error(f"could not prepare the demo library: {readable(e)}")
+            return None
+        finally:
+            self.fill_bar.hide()
+            self.fill_stop.hide()
+        parts = st["rows"].get("cad_models", 0)
+        if self.fill_cancel.is_set():
+            self.statusBar().showMessage(f"demo library stopped at {parts:,} parts; the next start resumes it", 10000)
+        else:
+            self.statusBar().showMessage(f"demo library ready: {parts:,} parts", 10000)
+        try:
+            await self._fill_filters()
+        except Exception as e:
+            self.show_error(readable(e))
+        return st
 
     async def library_is_empty(self) -> bool:
         try:

@@ -6,19 +6,14 @@ import asyncio
 import copy
 import threading
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
                                QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QRadioButton,
                                QSpinBox, QTabWidget, QVBoxLayout, QWidget)
 
 from cadfinder import settings as settings_mod
 from cadfinder.async_library import AsyncLibrary, readable
-
-
-class _Progress(QObject):
-    """Carries progress from a worker thread to the UI thread (queued signal)."""
-
-    step = Signal(int, int, str)
+from cadfinder.gui.progress import ThreadProgress
 
 
 def _path_row(edit: QLineEdit, parent, file_filter: str | None, folder: bool = False) -> QWidget:
@@ -200,7 +195,7 @@ class SettingsDialog(QDialog):
         self.ingest_log = QPlainTextEdit()
         self.ingest_log.setReadOnly(True)
         v.addWidget(self.ingest_log, 1)
-        self.progress = _Progress()
+        self.progress = ThreadProgress()
         self.progress.step.connect(self._on_ingest_step)
         self.ingest_go.clicked.connect(lambda: self._spawn(self._ingest()))
         self.ingest_cancel.clicked.connect(self.cancel_ingest.set)
