@@ -41,7 +41,9 @@ def _lr(base: float, epoch: int, cfg: DecoderConfig) -> float:
     return base * cfg.train.lr_gamma ** (epoch // cfg.train.lr_step_epochs)
 
 
-def _flat_optimizer_state(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+def flat_optimizer_state(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    """The optimizer's per-parameter tensors as flat "group.param.key" entries (safetensors holds
+    only flat tensors); every trainer's checkpoints use it."""
     out = {}
     for gi, group in enumerate(opt.param_groups):
         for pi, p in enumerate(group["params"]):
@@ -50,7 +52,8 @@ def _flat_optimizer_state(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]
     return out
 
 
-def _restore_optimizer_state(opt: torch.optim.Optimizer, flat: dict[str, torch.Tensor]) -> None:
+def restore_optimizer_state(opt: torch.optim.Optimizer, flat: dict[str, torch.Tensor]) -> None:
+    """The inverse of flat_optimizer_state, into an optimizer over the same parameters."""
     for key, v in flat.items():
         gi, pi, k = key.split(".", 2)
         p = opt.param_groups[int(gi)]["params"][int(pi)]
@@ -104,7 +107,7 @@ def train(cfg: DecoderConfig, files: list[Path], part_numbers: list[str], out_di
         with torch.no_grad():
             latents.copy_(lat)
         if (out_dir / OPTIMIZER).exists():
-            _restore_optimizer_state(opt, weights.load(out_dir / OPTIMIZER, dev)[0])
+            restore_optimizer_state(opt, weights.load(out_dir / OPTIMIZER, dev)[0])
         start_epoch = int(meta.get("epoch", 0))
         if rank == 0:
             log(f"resuming at epoch {start_epoch}")
@@ -154,7 +157,7 @@ def train(cfg: DecoderConfig, files: list[Path], part_numbers: list[str], out_di
             table = _gather_latents(latents, mine, distributed)
             if rank == 0:
                 save_bundle(ckpt, decoder, table, part_numbers, {"epoch": epoch + 1, "loss": epoch_loss / steps_per_epoch})
-                weights.save(out_dir / OPTIMIZER, _flat_optimizer_state(opt), {"epoch": epoch + 1})
+                weights.save(out_dir / OPTIMIZER, flat_optimizer_state(opt), {"epoch": epoch + 1})
                 if last:
                     save_bundle(final, decoder, table, part_numbers,
                                 {"epoch": epoch + 1, "loss": epoch_loss / steps_per_epoch})

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from cadfinder.deepsdf import weights as wfile
-from cadfinder.deepsdf.train import _flat_optimizer_state, _restore_optimizer_state
+from cadfinder.deepsdf.train import flat_optimizer_state, restore_optimizer_state
 from cadfinder.embeddings import model as clip_model
 from cadfinder.embeddings.captions import caption
 from cadfinder.embeddings.sketch import sketchify
@@ -123,7 +123,7 @@ def train(catalog: str | Path, out_dir: str | Path, steps: int = 1200, batch: in
     if resume and ckpt.exists():
         tensors, meta = wfile.load(ckpt)
         model.load_state_dict(wfile.prefixed(tensors, "model."))
-        _restore_optimizer_state(opt, wfile.prefixed(tensors, "opt."))
+        restore_optimizer_state(opt, wfile.prefixed(tensors, "opt."))
         start = int(meta["step"])
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     with warnings.catch_warnings():  # fast-forward the schedule to the resumed step
@@ -152,7 +152,7 @@ def train(catalog: str | Path, out_dir: str | Path, steps: int = 1200, batch: in
                               "loss_sketch": round(loss_sketch.item(), 4), "s": round(time.time() - t0, 1)}) + "\n")
         if (step + 1) % 200 == 0 or step + 1 == steps:
             tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-            tensors |= {f"opt.{k}": v for k, v in _flat_optimizer_state(opt).items()}
+            tensors |= {f"opt.{k}": v for k, v in flat_optimizer_state(opt).items()}
             wfile.save(ckpt, tensors, {"step": step + 1, "arch": arch})
             log.flush()
     model.eval()

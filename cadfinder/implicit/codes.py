@@ -129,8 +129,9 @@ class Field:
         if codes.codes.shape[1] != model.cfg.code_dim:
             from cadfinder.errors import InputError
 
-            raise InputError(f"these implicit codes have {codes.codes.shape[1]} channels, the model {model.cfg.code_dim}: "
-                             "they were encoded by other weights (`cadfinder embed` re-encodes them)")
+            raise InputError(f"these implicit codes have {codes.codes.shape[1]} channels, the model "
+                             f"{model.cfg.code_dim}: they were encoded by other weights (`cadfinder embed` "
+                             "re-encodes them)")
         g1 = self.lattice.size - 1
         with torch.no_grad():
             self.node_term = model.decoder.node_term(torch.from_numpy(codes.codes).float().to(self.device))

@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 
 from cadfinder.deepsdf import weights
-from cadfinder.deepsdf.train import _flat_optimizer_state, _restore_optimizer_state, pick_device
+from cadfinder.deepsdf.train import flat_optimizer_state, restore_optimizer_state, pick_device
 from cadfinder.implicit.codes import corner_lookup
 from cadfinder.implicit.dataset import PartSamples
 from cadfinder.implicit.model import LocalConfig, LocalSdf
@@ -142,7 +142,7 @@ def train(cfg: LocalConfig, files: list[Path], out_dir: str | Path, resume: bool
             raise RuntimeError(f"{ckpt} has another configuration; start without --resume or use another folder")
         model.load_state_dict(loaded.state_dict())
         if (out_dir / OPTIMIZER).exists():
-            _restore_optimizer_state(opt, weights.load(out_dir / OPTIMIZER, dev)[0])
+            restore_optimizer_state(opt, weights.load(out_dir / OPTIMIZER, dev)[0])
         start_epoch = int(meta.get("epoch", 0))
         with warnings.catch_warnings():  # the schedule is replayed to where it stopped, no step taken
             warnings.simplefilter("ignore", UserWarning)
@@ -175,7 +175,7 @@ def train(cfg: LocalConfig, files: list[Path], out_dir: str | Path, resume: bool
         if rank == 0:
             meta = {"epoch": epoch + 1, "loss": total / steps_per_epoch, "parts": len(files), **(extra or {})}
             save_model(ckpt, model, meta)
-            weights.save(out_dir / OPTIMIZER, _flat_optimizer_state(opt), {"epoch": epoch + 1})
+            weights.save(out_dir / OPTIMIZER, flat_optimizer_state(opt), {"epoch": epoch + 1})
             if epoch + 1 == epochs:
                 save_model(final, model, meta)
     if distributed:
