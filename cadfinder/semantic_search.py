@@ -65,16 +65,20 @@ def text_statement(q: np.ndarray, words: str, where: list, n: int) -> tuple[sql.
 
 
 def sketch_statement(q: np.ndarray, where: list, n: int) -> tuple[sql.Composable, dict]:
-    """SQL for sketch candidates: best line-drawing view per part."""
+    """SQL for sketch candidates: best line-drawing view per part. The filters apply to the views
+    before their LIMIT (the HNSW scan goes on until enough views pass: iterative scans), so a
+    filtered query gets its n parts however far the sketch is from what the filter keeps."""
     cond, params = filters_mod.to_sql(where)
     params |= {"q": np.asarray(q, np.float32), "n": n, "nv": n * 6, "style": LINE_STYLE}
+    view_filter = sql.SQL("") if not where else sql.SQL(
+        "AND EXISTS (SELECT 1 FROM cad_models m WHERE m.id = pv.model_id AND {})").format(cond)
     return sql.SQL("""
         WITH v AS MATERIALIZED (
-            SELECT model_id, 1 - (embedding <=> %(q)s) AS sim FROM part_views
-             WHERE style = %(style)s ORDER BY embedding <=> %(q)s LIMIT %(nv)s),
+            SELECT pv.model_id, 1 - (pv.embedding <=> %(q)s) AS sim FROM part_views pv
+             WHERE pv.style = %(style)s {view_filter} ORDER BY pv.embedding <=> %(q)s LIMIT %(nv)s),
         best AS (SELECT model_id, max(sim) AS sim FROM v GROUP BY model_id)
         SELECT {cols}, best.sim FROM best JOIN cad_models m ON m.id = best.model_id
-         WHERE {cond} ORDER BY best.sim DESC LIMIT %(n)s""").format(cols=_COLS, cond=cond), params
+         ORDER BY best.sim DESC LIMIT %(n)s""").format(cols=_COLS, view_filter=view_filter), params
 
 
 def check_sketch(grey: np.ndarray) -> None:
