@@ -121,6 +121,18 @@ def test_crafted_genomes_never_reach_creo(creo, genome):
         safety.inside("/tmp/out", "../escape.step")
 
 
+@pytest.mark.parametrize("stem,ok", [("my bracket", True), ("FLG-00301 rev B", True), ("Ø200 flange", True),
+                                     ("a/b", False), ("..\\x", False), ("..", False), ("  ", False)])
+def test_an_export_file_name_is_what_the_user_typed_not_a_creo_name(stem, ok):
+    """Export STEP... takes any file name a save dialog gives (the Creo part-number rule is for
+    files Creo opens), but never a folder."""
+    if ok:
+        assert safety.file_stem(stem) == stem
+    else:
+        with pytest.raises(InputError, match="plain file name"):
+            safety.file_stem(stem)
+
+
 def test_server_validates_the_protocol(creo):
     from cadfinder.bridge.creoson import CreosonClient
 

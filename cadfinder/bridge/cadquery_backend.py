@@ -13,7 +13,7 @@ def build(genome: dict, out_dir: str | Path, name: str) -> dict:
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    safety.part_number(name)
+    safety.file_stem(name)
     inst = instantiate(genome)
     step = safety.inside(out_dir, f"{name}.step")
     stl = safety.inside(out_dir, f"{name}.stl")

@@ -44,6 +44,14 @@ def part_number(s: str) -> str:
     return s
 
 
+def file_stem(s: str) -> str:
+    """A file name without its folder or suffix, as a user types it in a save dialog: spaces and
+    any letters allowed; no folder separators, nothing that names a folder."""
+    if not isinstance(s, str) or not s.strip() or s.strip(".") == "" or any(c in s for c in "/\\\0"):
+        raise InputError(f"{s!r} is not a plain file name (no folders, not empty)")
+    return s
+
+
 def number(v, what: str) -> float:
     try:
         x = float(v)
