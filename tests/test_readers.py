@@ -163,11 +163,14 @@ def test_npy_npz_ply_las(tmp_path, cloud):
     assert readers.read_points(tmp_path / "b.npz").normals is not None
 
 
-def test_points_from_a_mesh_file(tmp_path, box):
-    box.export(tmp_path / "m.stl")
-    got = readers.read_points(tmp_path / "m.stl")
+@pytest.mark.parametrize("suffix", [".stl", ".ply", ".obj"])
+def test_points_from_a_mesh_file(tmp_path, box, suffix):
+    """A mesh is sampled over its surface whatever its format (a PLY mesh too, not its 8 corners)."""
+    box.export(tmp_path / f"m{suffix}")
+    got = readers.read_points(tmp_path / f"m{suffix}")
     assert got.points.shape[1] == 3 and len(got.points) >= 10_000
     assert np.abs(got.points).max() <= 10 + 1e-6
+    assert got.normals is not None and len(got.normals) == len(got.points)
 
 
 def test_bad_point_clouds(tmp_path, cloud):

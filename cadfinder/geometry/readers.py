@@ -24,6 +24,7 @@ MESH_SUFFIXES = {".stl", ".obj", ".ply", ".off", ".glb", ".gltf"}
 CAD_SUFFIXES = {".step", ".stp", ".iges", ".igs"}
 POINT_SUFFIXES = {".xyz", ".txt", ".csv", ".pts", ".pcd", ".npy", ".npz", ".las", ".laz", ".ply"}
 PART_SUFFIXES = MESH_SUFFIXES | CAD_SUFFIXES
+QUERY_SUFFIXES = POINT_SUFFIXES | PART_SUFFIXES  # what a geometric query may be read from
 
 MAX_FILE_BYTES = 2 << 30  # 2 GiB
 MAX_FACES = 5_000_000
@@ -361,6 +362,18 @@ def _read_las(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     return np.stack([np.asarray(las.x), np.asarray(las.y), np.asarray(las.z)], axis=1).astype(np.float64), None
 
 
+def _ply_has_faces(path: Path) -> bool:
+    """Whether a PLY file holds a mesh (faces), not only points, from its header: a mesh is
+    sampled over its surface like an STL, so the same part searches the same in either format."""
+    with open(path, "rb") as f:
+        header = f.read(1 << 16).split(b"end_header", 1)[0].decode("ascii", "replace")
+    for line in header.splitlines():
+        words = line.split()
+        if len(words) == 3 and words[:2] == ["element", "face"]:
+            return words[2].isdigit() and int(words[2]) > 0
+    return False
+
+
 def _read_ply_points(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     loaded = trimesh.load(str(path), process=False)
     if isinstance(loaded, trimesh.PointCloud):
@@ -384,7 +397,7 @@ def read_points(path: str | Path, units: str | None = None, max_points: int = MA
     warnings: list[str] = []
     if suffix in {".xyz", ".txt", ".csv", ".pts"}:
         reader = _read_table
-    elif suffix in readers:
+    elif suffix in readers and not (suffix == ".ply" and _ply_has_faces(path)):
         reader = readers[suffix]
     elif suffix in PART_SUFFIXES:
         m = read_mesh(path, units)
