@@ -130,8 +130,11 @@ def run(settings, uri=None, screenshot_path=None, text=None, pointcloud=None, sk
             empty = await window.library_is_empty()
             try:
                 resume = await asyncio.to_thread(demo_mod.unfinished, settings, uri)
-            except Exception:
-                resume = False  # unreachable: connect_library already said so
+            except Exception as e:
+                from cadfinder.async_library import readable
+
+                window.show_error(readable(e))
+                resume = False
             if resume or (demo and empty and not (settings.database.uri or uri)):
                 window.text.setText(window.text.text() or "flange with 8 bolt holes")
                 window.fill_demo()

@@ -408,8 +408,9 @@ class MainWindow(QMainWindow):
     async def library_is_empty(self) -> bool:
         try:
             return (await self.lib.stats())["parts"] == 0
-        except Exception:
-            return False  # unreachable: connect_library already said so
+        except Exception as e:
+            self.show_error(readable(e))
+            return False
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -521,9 +522,11 @@ class MainWindow(QMainWindow):
     # -- files --------------------------------------------------------------------------------
 
     def open_query_file(self) -> None:
+        from cadfinder.geometry.readers import QUERY_SUFFIXES
+
+        patterns = " ".join(f"*{s}" for s in sorted(QUERY_SUFFIXES))
         path, _ = QFileDialog.getOpenFileName(self, "Open a point cloud or part file", "",
-                                              "3D files (*.xyz *.txt *.csv *.pts *.ply *.pcd *.las *.laz *.stl *.obj "
-                                              "*.off *.glb *.step *.stp);;All files (*)")
+                                              f"3D files ({patterns});;All files (*)")
         if path:
             self.spawn("load", self.load_query_file(path))
 
