@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -111,17 +112,27 @@ def strip_password(uri: str) -> str:
     return " ".join(tok for tok in uri.split() if not tok.startswith("password="))
 
 
-def _merge(dc, values: dict):
+def _merge(dc, values: dict, where: str = "", ignored: list[str] | None = None):
+    """Copy `values` onto the dataclass `dc`; a value of the wrong type is left out and named in
+    `ignored` (an int is taken for a float, a bool never for a number)."""
+    ignored = [] if ignored is None else ignored
     for f in dataclasses.fields(dc):
         if f.name not in values:
             continue
         cur = getattr(dc, f.name)
         new = values[f.name]
+        name = f"{where}{f.name}"
         if dataclasses.is_dataclass(cur):
             if isinstance(new, dict):
-                _merge(cur, new)
-        elif isinstance(new, type(cur)):
+                _merge(cur, new, f"{name}.", ignored)
+            else:
+                ignored.append(f"{name} should be a section, not {new!r}")
+        elif isinstance(cur, float) and isinstance(new, int) and not isinstance(new, bool):
+            setattr(dc, f.name, float(new))
+        elif isinstance(new, type(cur)) and not (isinstance(new, bool) and not isinstance(cur, bool)):
             setattr(dc, f.name, new)
+        else:
+            ignored.append(f"{name} = {new!r} is not a {type(cur).__name__}; the default {cur!r} is used")
     return dc
 
 
@@ -131,14 +142,26 @@ def load(path: Path | None = None) -> Settings:
     s = Settings()
     if path.exists():
         try:
-            _merge(s, tomllib.loads(path.read_text()))
+            ignored: list[str] = []
+            _merge(s, tomllib.loads(path.read_text()), ignored=ignored)
         except tomllib.TOMLDecodeError as e:
             raise ValueError(f"settings file {path} is not valid TOML: {e}") from e
+        for msg in ignored:
+            warnings.warn(f"settings file {path}: {msg}", stacklevel=2)
     env_db = os.environ.get("CADFINDER_DB")
     if env_db:
         s.database.uri = env_db
     s.validate()
     return s
+
+
+def _file_uri(path: Path) -> str:
+    """The database URI a settings file holds ("" when none)."""
+    try:
+        uri = tomllib.loads(path.read_text()).get("database", {}).get("uri", "")
+    except (OSError, tomllib.TOMLDecodeError, AttributeError):
+        return ""
+    return uri if isinstance(uri, str) else ""
 
 
 def save(s: Settings, path: Path | None = None) -> Path:
@@ -147,6 +170,10 @@ def save(s: Settings, path: Path | None = None) -> Path:
     path = path or settings_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     data = dataclasses.asdict(s)
+    env_db = os.environ.get("CADFINDER_DB")
+    if env_db and data["database"]["uri"] == env_db:
+        # A server given for this run (load() put it in s) is not a setting: keep the file's own.
+        data["database"]["uri"] = _file_uri(path)
     data["database"]["uri"] = strip_password(data["database"]["uri"])
     tmp = path.with_suffix(".toml.tmp")
     tmp.write_text(tomli_w.dumps(data))

@@ -25,9 +25,18 @@ def test_password_never_written(fresh_home):
     assert "s3cret" not in s.strip_password("host=x password=s3cret user=a")
 
 
-def test_env_db_overrides(fresh_home, monkeypatch):
+def test_env_db_overrides_for_the_run_and_is_never_saved(fresh_home, monkeypatch):
+    cfg = s.load()
+    cfg.database.uri = "postgresql://alice@team/lib"
+    s.save(cfg)
     monkeypatch.setenv("CADFINDER_DB", "postgresql://bob@h/db")
-    assert s.load().database.uri == "postgresql://bob@h/db"
+    cfg = s.load()
+    assert cfg.database.uri == "postgresql://bob@h/db"
+    cfg.index.hnsw_ef_search = 123  # another setting saved while the override is on
+    s.save(cfg)
+    monkeypatch.delenv("CADFINDER_DB")
+    again = s.load()
+    assert again.database.uri == "postgresql://alice@team/lib" and again.index.hnsw_ef_search == 123
 
 
 def test_invalid_values_are_rejected(fresh_home):
@@ -40,10 +49,12 @@ def test_invalid_values_are_rejected(fresh_home):
         s.load()
 
 
-def test_unknown_keys_and_wrong_types_are_ignored(fresh_home):
+def test_unknown_keys_are_ignored_and_wrong_types_named(fresh_home):
     s.settings_path().parent.mkdir(parents=True)
     s.settings_path().write_text('[index]\nhnsw_m = "many"\nfoo = 1\n[extra]\nx = 2\n')
-    assert s.load().index.hnsw_m == 16
+    with pytest.warns(UserWarning, match="index.hnsw_m = 'many' is not a int; the default 16 is used") as seen:
+        cfg = s.load()
+    assert cfg.index.hnsw_m == 16 and len(seen) == 1
 
 
 def test_cli_settings_set(fresh_home):
