@@ -28,6 +28,11 @@ def test_expressions_are_safe():
         expressions.evaluate("zz + 1", {})
     with pytest.raises(expressions.ExpressionError, match="division by zero"):
         expressions.evaluate("1 / (a - a)", {"a": 2})
+    # Numbers out of range are the expression's error too, never an OverflowError or TypeError.
+    for bad, why in [("1e300 ** 16", "overflows"), ("floor(1e308 * 10)", "floor"), ("round(a * 1e308 * 10)", "round"),
+                     ("(0 - 8) ** 0.5", "no real value"), ("1e308 * 10", "not finite")]:
+        with pytest.raises(expressions.ExpressionError, match=why):
+            expressions.evaluate(bad, {"a": 2})
 
 
 def test_validation_messages_are_precise():

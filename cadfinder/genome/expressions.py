@@ -61,9 +61,14 @@ def evaluate(expr, params: dict[str, float]) -> float:
             if isinstance(node.op, ast.Pow) and abs(b) > 16:
                 raise ExpressionError(f"exponent {b} too large in {expr!r}")
             try:
-                return float(_BINOPS[type(node.op)](a, b))
+                value = _BINOPS[type(node.op)](a, b)
             except ZeroDivisionError:
                 raise ExpressionError(f"division by zero in {expr!r}") from None
+            except OverflowError:
+                raise ExpressionError(f"{expr!r} overflows") from None
+            if isinstance(value, complex):  # a negative number to a fractional power
+                raise ExpressionError(f"{expr!r} has no real value") from None
+            return float(value)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             v = walk(node.operand)
             return -v if isinstance(node.op, ast.USub) else v
@@ -71,7 +76,7 @@ def evaluate(expr, params: dict[str, float]) -> float:
                 and not node.keywords and 1 <= len(node.args) <= 4):
             try:
                 return float(_FUNCS[node.func.id](*[walk(a) for a in node.args]))
-            except ValueError as e:
+            except (ValueError, OverflowError) as e:
                 raise ExpressionError(f"{node.func.id}() failed in {expr!r}: {e}") from None
         raise ExpressionError(f"{expr!r}: only numbers, parameter names, + - * / ** and "
                               f"{', '.join(sorted(_FUNCS))} are allowed")
