@@ -15,7 +15,7 @@ import numpy as np
 import psycopg
 
 from cadfinder import models, search, semantic_search
-from cadfinder.db import connection, lifecycle
+from cadfinder.db import connection, lifecycle, revisions
 from cadfinder.errors import CadfinderError, DatabaseError, InputError
 from cadfinder.geometry import scan_views
 from cadfinder.settings import Settings
@@ -128,8 +128,7 @@ class AsyncLibrary:
         rows = await self._fetch(
             "SELECT part_number, revision, name, family, material, mass_kg, description, size_x_mm, size_y_mm, "
             "size_z_mm, genome, feature_counts, sdf_latent, norm_offset, norm_scale, mesh_data, mesh_format, "
-            "thumbnail_png, source_file, implicit_codes FROM cad_models WHERE part_number = %s "
-            "ORDER BY revision DESC LIMIT 1",
+            "thumbnail_png, source_file, implicit_codes FROM cad_models WHERE part_number = %s " + revisions.LATEST,
             (part_number,))
         if not rows:
             raise InputError(f"no part {part_number!r} in the library")

@@ -26,8 +26,6 @@ from cadfinder.workers import process_pool
 
 SURFACE_POINTS = 4096  # stored with normals for the point-to-plane re-rank
 MESH_PREFERENCE = [".stl", ".ply", ".obj", ".off", ".glb", ".gltf", ".step", ".stp", ".iges", ".igs"]
-SIDECAR_FIELDS = ("part_number", "revision", "name", "family", "material", "description", "access_group",
-                  "genome", "units")
 
 
 @dataclass
@@ -298,12 +296,6 @@ def _upsert(conn, row: dict) -> str:
             conn.execute("DELETE FROM part_views WHERE model_id = %s", (model_id,))
             conn.execute("UPDATE cad_models SET image_embedding = NULL, text_embedding = NULL, clip_version = NULL "
                          "WHERE id = %s", (model_id,))
-        conn.execute("DELETE FROM manufacturing_features WHERE model_id = %s", (model_id,))
-        genome = json.loads(row["genome"]) if row["genome"] else None
-        for f in (genome or {}).get("features", []):
-            if not f.get("suppressed"):
-                conn.execute("INSERT INTO manufacturing_features (model_id, feature_type, parameters) "
-                             "VALUES (%s, %s, %s)", (model_id, f["type"], json.dumps(f)))
     return "added" if inserted else "updated"
 
 

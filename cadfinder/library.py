@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
-from cadfinder.db import connection, lifecycle
+from cadfinder.db import connection, lifecycle, revisions
 from cadfinder.errors import CadfinderError
 from cadfinder.settings import Settings
 
@@ -36,7 +36,7 @@ def lookup_implicit(settings: Settings, uri: str | None, part_number: str):
     or has no implicit form yet."""
     with connect(settings, uri) as conn:
         row = conn.execute("SELECT implicit_codes, norm_offset, norm_scale FROM cad_models WHERE part_number = %s "
-                           "AND implicit_codes IS NOT NULL ORDER BY revision DESC LIMIT 1", (part_number,)).fetchone()
+                           "AND implicit_codes IS NOT NULL " + revisions.LATEST, (part_number,)).fetchone()
     if row is None:
         return None
     return bytes(row[0]), {"offset": row[1], "scale": row[2]}

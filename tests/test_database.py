@@ -92,6 +92,20 @@ def test_part_number_and_revision_unique(library):
             conn.execute("INSERT INTO cad_models (part_number, revision) VALUES (%s, 'A')", (pn,))
 
 
+def test_the_latest_revision_is_the_last_drawn_not_the_last_in_text_order(library):
+    from cadfinder.db import revisions
+
+    pn = f"R-{uuid.uuid4().hex[:8]}"
+    with connection.connect(connection.target(library, role="admin")) as conn:
+        for revs, latest in ((["A", "B", "AA"], "AA"), (["9", "10", "2"], "10")):
+            for r in revs:
+                conn.execute("INSERT INTO cad_models (part_number, revision) VALUES (%s, %s)", (pn + latest, r))
+            got = conn.execute("SELECT revision FROM cad_models WHERE part_number = %s " + revisions.LATEST,
+                               (pn + latest,)).fetchone()[0]
+            assert got == latest
+        conn.rollback()  # leave no rows for other tests
+
+
 def test_designer_cannot_write(library):
     with connection.connect(connection.target(library, role="designer")) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege) as e:
@@ -105,6 +119,20 @@ def test_designer_cannot_write(library):
             conn.execute("DROP TABLE cad_models")
 
 
+def test_reindex_is_for_the_maintenance_role_only(library):
+    """`cadfinder db reindex` and the settings panel rebuild through lifecycle.reindex; the admin
+    role, which ingests, may not drop an index."""
+    from cadfinder.db import indexes
+
+    with connection.connect(connection.target(library, role="admin")) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            indexes.rebuild(conn, library.index)
+    names = lifecycle.reindex(library)
+    assert set(names) == {i["name"] for i in lifecycle.status(library)["indexes"]} and len(names) == 5
+    r = run_cli("db", "reindex", "--m", "16", "--json", timeout=300)
+    assert r.returncode == 0 and sorted(json.loads(r.stdout)["rebuilt"]) == sorted(names), r.stderr
+
+
 def test_async_connection(library):
     import asyncio
 
@@ -114,7 +142,9 @@ def test_async_connection(library):
             cur = await conn.execute("SELECT count(*) FROM cad_models")
             return (await cur.fetchone())[0]
 
-    assert asyncio.run(go()) >= 0
+    with connection.connect(connection.target(library, role="designer")) as conn:
+        expected = conn.execute("SELECT count(*) FROM cad_models").fetchone()[0]
+    assert asyncio.run(go()) == expected  # the same rows, over the async driver
 
 
 def test_wrong_uri_fails_fast_and_clearly(fresh_home):
@@ -152,6 +182,7 @@ def test_concurrent_init_and_shared_uri(fresh_home, tmp_path):
         r = run_cli("db", "status", "--db", uri, "--json")
         assert r.returncode == 0, r.stderr
         st = json.loads(r.stdout)
-        assert st["embedded"] is False and st["schema_version"] >= 1 and st["pgvector"] >= "0.8"
+        assert st["embedded"] is False and st["schema_version"] == st["latest_schema_version"]
+        assert tuple(map(int, st["pgvector"].split(".")[:2])) >= (0, 8)  # as numbers: "0.10" > "0.8"
     finally:
         other.cleanup()

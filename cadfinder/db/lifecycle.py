@@ -9,7 +9,7 @@ from cadfinder.db.connection import ROLE_NAMES, Target, connect, explain, target
 from cadfinder.errors import DatabaseError
 from cadfinder.settings import Settings
 
-TABLES = ("cad_models", "assembly_hierarchy", "manufacturing_features", "scan_view_descriptors", "part_views")
+TABLES = ("cad_models", "assembly_hierarchy", "scan_view_descriptors", "part_views")
 
 
 def _roles_present(conn: psycopg.Connection) -> bool:
@@ -48,6 +48,18 @@ def migrate(settings: Settings, uri: str | None = None) -> dict:
         except psycopg.Error as e:
             raise explain(e, t) from None
     return {"applied": [f"{m.version:04d}_{m.name}" for m in applied], "indexes_created": made}
+
+
+def reindex(settings: Settings, uri: str | None = None, progress=None) -> list[str]:
+    """Rebuild the vector indexes with settings.index's parameters, as the maintenance role (the
+    only one that may drop and create them; `cadfinder db reindex` and the settings panel)."""
+    ensure_ready(settings, uri)
+    t = _maintenance(settings, uri)
+    with connect(t) as conn:
+        try:
+            return indexes.rebuild(conn, settings.index, progress=progress)
+        except psycopg.Error as e:
+            raise explain(e, t) from None
 
 
 def ensure_ready(settings: Settings, uri: str | None = None) -> None:

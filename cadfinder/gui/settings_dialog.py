@@ -261,19 +261,13 @@ class SettingsDialog(QDialog):
             await lib.close()
 
     async def _rebuild(self) -> None:
-        from cadfinder import library
-        from cadfinder.db import indexes
+        from cadfinder.db import lifecycle
 
         s = self.collected()
         self.rebuild.setEnabled(False)
         self.rebuild_result.setText("rebuilding…")
-
-        def work():
-            with library.writer(s, None) as conn:
-                return indexes.rebuild(conn, s.index)
-
         try:
-            names = await asyncio.to_thread(work)
+            names = await asyncio.to_thread(lifecycle.reindex, s, None)
             self.rebuild_result.setText(f"rebuilt {len(names)} indexes (m={s.index.hnsw_m}, "
                                         f"ef_construction={s.index.hnsw_ef_construction})")
         except Exception as e:
