@@ -13,7 +13,6 @@ from cadfinder import __version__
 from cadfinder.errors import CadfinderError
 
 EXIT_ERROR = 1
-EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
@@ -68,7 +67,7 @@ def cmd_db_status(args) -> int:
 
 
 def cmd_db_reindex(args) -> int:
-    from cadfinder.db import connection, indexes, lifecycle
+    from cadfinder.db import lifecycle
 
     s = _settings(args)
     if args.m:
@@ -76,10 +75,7 @@ def cmd_db_reindex(args) -> int:
     if args.ef_construction:
         s.index.hnsw_ef_construction = args.ef_construction
     s.validate()
-    lifecycle.ensure_ready(s, args.db)
-    t = connection.target(s, uri=args.db, role="maintenance")
-    with connection.connect(t) as conn:
-        names = indexes.rebuild(conn, s.index, progress=lambda m: print(m, file=sys.stderr))
+    names = lifecycle.reindex(s, args.db, progress=lambda m: print(m, file=sys.stderr))
     _print({"rebuilt": names}, args.json)
     return 0
 
@@ -278,13 +274,12 @@ def cmd_eval_recon(args) -> int:
 
 def cmd_eval_retrieval(args) -> int:
     from cadfinder import library, models, retrieval_eval, search
-    from cadfinder.resources import resource_path
 
     s = _settings(args)
     cat = _catalog_arg(args)
-    with library.connect(s, args.db) as conn:
-        searcher = search.Searcher(conn, models.encoder(s), ef_search=s.index.hnsw_ef_search,
-                                   candidates=args.candidates)
+    with (library.connect(s, args.db) as conn,
+          search.Searcher(conn, models.encoder(s), ef_search=s.index.hnsw_ef_search,
+                          candidates=args.candidates) as searcher):
         try:
             report = retrieval_eval.evaluate(searcher, conn, cat, n_queries=args.queries, k=args.k,
                                              progress=not args.json, kinds=args.kinds)
@@ -293,7 +288,8 @@ def cmd_eval_retrieval(args) -> int:
     residuals = report.pop("residuals")
     if args.calibrate:
         cal = retrieval_eval.fit_calibration(residuals)
-        path = resource_path("models", "calibration.json")
+        path = search.user_calibration_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(cal, indent=1) + "\n")
         report["calibration"] = cal | {"written": str(path)}
     if args.json:
@@ -427,8 +423,8 @@ def cmd_search(args) -> int:
 
     load_ms = 1000 * (time.perf_counter() - t)
     failed = 0
-    with library.connect(s, args.db) as conn:
-        searcher = search.Searcher(conn, encoder, ef_search=s.index.hnsw_ef_search, candidates=args.candidates)
+    with (library.connect(s, args.db) as conn,
+          search.Searcher(conn, encoder, ef_search=s.index.hnsw_ef_search, candidates=args.candidates) as searcher):
         sem = None
         if clip is not None:
             from cadfinder.semantic_search import SemanticSearcher
@@ -541,10 +537,11 @@ def cmd_duplicates(args) -> int:
 
 def _library_part(s, uri, part_number: str) -> dict:
     from cadfinder import library
+    from cadfinder.db import revisions
 
     with library.connect(s, uri) as conn:
         row = conn.execute("SELECT genome, implicit_codes, norm_offset, norm_scale FROM cad_models "
-                           "WHERE part_number = %s ORDER BY revision DESC LIMIT 1", (part_number,)).fetchone()
+                           "WHERE part_number = %s " + revisions.LATEST, (part_number,)).fetchone()
     if row is None:
         raise CadfinderError(f"no part {part_number!r} in the library")
     if not row[0]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ from psycopg import sql
 from scipy.spatial import cKDTree
 
 from cadfinder import filters as filters_mod
+from cadfinder.db import revisions
 from cadfinder.errors import CadfinderError, InputError
 from cadfinder.geometry.compare import shape_distance
 from cadfinder.geometry.normalize import pca_frames
@@ -70,13 +72,32 @@ UNITS_LOOSE = 1.4
 DEFAULT_CALIBRATION = {"r_half": 0.02, "width": 0.006}
 
 
+def user_calibration_path():
+    """Where `cadfinder eval retrieval --calibrate` writes: the user's data dir (the installed
+    resources stay as shipped, and may not be writable)."""
+    from cadfinder.settings import data_dir
+
+    return data_dir() / "models" / "calibration.json"
+
+
 def calibration() -> dict:
-    path = resource_path("models", "calibration.json")
-    if path.exists():
+    """The score calibration: the user's fitted one, else the shipped one, else the defaults. A
+    file that cannot be used is named in a warning, not passed over in silence."""
+    import math
+    import warnings
+
+    for path in (user_calibration_path(), resource_path("models", "calibration.json")):
+        if not path.exists():
+            continue
         try:
-            return {**DEFAULT_CALIBRATION, **json.loads(path.read_text())}
-        except json.JSONDecodeError:
-            pass
+            values = json.loads(path.read_text())
+            cal = {k: float(values[k]) for k in DEFAULT_CALIBRATION}
+            if not all(math.isfinite(v) and v > 0 for v in cal.values()):
+                raise ValueError(f"{cal} are not all positive numbers")
+            return cal
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            warnings.warn(f"score calibration {path} cannot be used ({type(e).__name__}: {e}); passed over",
+                          stacklevel=2)
     return dict(DEFAULT_CALIBRATION)
 
 
@@ -245,6 +266,9 @@ def _candidate(row: tuple) -> Candidate:
                      view_frames)
 
 
+TREE_CACHE = 512  # candidates' KD-trees a searcher keeps between queries
+
+
 class Searcher:
     """Holds the connection and models for many queries (one model load per process).
 
@@ -258,7 +282,7 @@ class Searcher:
         self.ef_search = ef_search
         self.candidates = candidates
         self.cal = calibration()
-        self._trees: dict[str, tuple] = {}
+        self._trees: OrderedDict[str, tuple] = OrderedDict()  # least recently used first
         # The re-rank's candidates are fitted on these threads (KD-tree queries and numpy's larger
         # operations run without the GIL: two threads re-rank x1.4-1.6 faster than one on two cores).
         self.threads = max(1, threads or os.cpu_count() or 1)
@@ -269,6 +293,18 @@ class Searcher:
             for st in session_statements(ef_search):
                 conn.execute(st)
             conn.commit()
+
+    def close(self) -> None:
+        """Stop the re-rank threads (a searcher is also a context manager that does this)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __enter__(self) -> "Searcher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def _map(self, fn, items) -> list:
         """fn over items on the re-rank threads, results in order (each candidate's fit depends on
@@ -287,12 +323,17 @@ class Searcher:
     # -- queries ------------------------------------------------------------------------------
 
     def _tree(self, pn: str, blob: bytes) -> tuple:
-        """(KD-tree, unit normals, PCA frame) of a candidate's surface sample, cached across queries."""
+        """(KD-tree, unit normals, PCA frame) of a candidate's surface sample, cached across queries
+        (the TREE_CACHE most recently used parts, about 0.3 MB each)."""
         t = self._trees.get(pn)
         if t is None:
             pts, nrm = unpack_surface(blob)
             t = (cKDTree(pts), nrm, pca_frames(pts)[0])
             self._trees[pn] = t
+            while len(self._trees) > TREE_CACHE:
+                self._trees.popitem(last=False)
+        else:
+            self._trees.move_to_end(pn)
         return t
 
     def encode(self, points: np.ndarray, views: bool = True) -> QueryEncoding:
@@ -597,8 +638,7 @@ class Searcher:
         return SearchResult(part_number, results[:k], timings)
 
 
-LIKE_SOURCE_SQL = ("SELECT sdf_latent, surface_sample FROM cad_models WHERE part_number = %s "
-                   "ORDER BY revision DESC LIMIT 1")
+LIKE_SOURCE_SQL = "SELECT sdf_latent, surface_sample FROM cad_models WHERE part_number = %s " + revisions.LATEST
 
 
 def like_source(part_number: str, row) -> tuple[np.ndarray, np.ndarray]:

@@ -91,7 +91,3 @@ def render_views(mesh_canonical: trimesh.Trimesh, size: int = RENDER_SIZE,
             img = pl.screenshot(return_img=True)
             out[i, style] = img.mean(axis=2).astype(np.uint8)
     return out
-
-
-def view_names() -> list[str]:
-    return [f"{v}/{s}" for v in VIEW_NAMES for s in STYLES]

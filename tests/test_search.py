@@ -5,6 +5,7 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 import trimesh
 
 from cadfinder import ingest, library, models, search
@@ -28,9 +29,6 @@ def test_ingest_counts_and_resume(ingested, library, small_catalog, shipped_weig
         assert row[0] == "flange" and row[1] and row[2] > 0 and row[3] and row[4]["holes"] >= 4
         assert bytes(row[5][:4]) == b"\x89PNG" and bytes(row[6][:3]) == b"ply"
         assert len(row[7].to_numpy()) == 256 and len(row[8]) == 4096 * 6 * 2
-        n_features = conn.execute("SELECT count(*) FROM manufacturing_features f JOIN cad_models m ON m.id = "
-                                  "f.model_id WHERE m.part_number = 'FLG-00001'").fetchone()[0]
-        assert n_features >= 3
         views, version = conn.execute(
             "SELECT count(*), min(m.view_version) FROM scan_view_descriptors v JOIN cad_models m ON m.id = v.model_id "
             "WHERE m.part_number = 'FLG-00001'").fetchone()
@@ -257,3 +255,32 @@ def test_scan_views_backfill_from_stored_meshes(ingested, library):
                          "WHERE m.part_number = 'GER-00004'").fetchone()[0]
         assert n == scan_views.VIEW_COUNT
         assert ingest.backfill_views(conn, jobs=1, progress=False)["scan_views"] == 0
+
+
+def test_calibration_is_the_users_then_the_shipped_and_a_bad_file_is_named(fresh_home):
+    """`eval retrieval --calibrate` writes to the user's data dir; a file there that cannot be
+    used gives a warning and the shipped calibration, not silent defaults."""
+    from cadfinder import search
+
+    shipped = search.calibration()
+    path = search.user_calibration_path()
+    assert str(path).startswith(str(fresh_home))
+    path.parent.mkdir(parents=True)
+    path.write_text('{"r_half": 0.03, "width": 0.01}')
+    assert search.calibration() == {"r_half": 0.03, "width": 0.01}
+    for bad in ("{broken", '{"r_half": -1, "width": 0.01}', '{"width": 0.01}'):
+        path.write_text(bad)
+        with pytest.warns(UserWarning, match="cannot be used"):
+            assert search.calibration() == shipped
+
+
+def test_a_searcher_keeps_a_bounded_tree_cache_and_stops_its_threads(monkeypatch):
+    monkeypatch.setattr(search, "TREE_CACHE", 2)
+    rng = np.random.default_rng(0)
+    blobs = {pn: rng.normal(size=(64, 6)).astype(np.float16).tobytes() for pn in "ABC"}
+    with search.Searcher(None, None, threads=2) as s:
+        for pn in ("A", "B", "A", "C"):  # A used again, so B is the least recently used
+            s._tree(pn, blobs[pn])
+        assert list(s._trees) == ["A", "C"]
+        assert s._map(lambda x: x * 2, [1, 2, 3]) == [2, 4, 6]
+    assert s._pool is None

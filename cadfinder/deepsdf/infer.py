@@ -85,30 +85,3 @@ def fit_latent_to_points(decoder: Decoder, points: np.ndarray, normals: np.ndarr
     """Latent of a point cloud already in the canonical frame."""
     p, s = samples_from_points(points, normals)
     return fit_latent(decoder, p, s, **kwargs)
-
-
-def refine_with_pose(decoder: Decoder, points: np.ndarray, z0: torch.Tensor, steps: int = 30,
-                     lr: float = 3e-3) -> tuple[torch.Tensor, np.ndarray, float, float]:
-    """A few gradient steps on the latent and a translation + scale of the (roughly normalised)
-    points so they lie on the decoded zero level. Returns (z, translation, scale, residual)."""
-    device = next(decoder.parameters()).device
-    x = torch.as_tensor(points, dtype=torch.float32, device=device)
-    z = z0.detach().clone().to(device).requires_grad_(True)
-    t = torch.zeros(3, device=device, requires_grad=True)
-    log_s = torch.zeros(1, device=device, requires_grad=True)
-    opt = torch.optim.Adam([{"params": [z], "lr": lr}, {"params": [t, log_s], "lr": lr}])
-    for p in decoder.parameters():
-        p.requires_grad_(False)
-    try:
-        for _ in range(steps):
-            pred = decoder.forward_shapes(z[None], (x * log_s.exp() + t)[None])[0]
-            loss = pred.abs().mean() + 1e-4 * z.pow(2).sum()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        with torch.no_grad():
-            res = decoder.forward_shapes(z[None], (x * log_s.exp() + t)[None])[0].abs().mean().item()
-    finally:
-        for p in decoder.parameters():
-            p.requires_grad_(True)
-    return z.detach(), t.detach().cpu().numpy(), float(log_s.exp().item()), res

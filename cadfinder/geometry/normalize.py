@@ -78,12 +78,6 @@ def pca_frames(points: np.ndarray, robust_quantile: float = 0.98) -> list[Frame]
     return [Frame(centre, radius, axes @ f) for f in _proper_sign_flips()]
 
 
-def rotation_angle_deg(r1: np.ndarray, r2: np.ndarray) -> float:
-    """Geodesic angle between two rotations, in degrees."""
-    c = (np.trace(r1.T @ r2) - 1) / 2
-    return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
-
-
 def octahedral_rotations() -> list[np.ndarray]:
     """The 24 proper rotations that map coordinate axes onto coordinate axes."""
     import itertools
