@@ -20,7 +20,10 @@ if [ ! -f "/var/lib/postgresql/$PG/main/server.crt" ]; then
   exit 1
 fi
 systemctl restart "postgresql@$PG-main"
-sudo -u postgres psql -v ON_ERROR_STOP=1 -c "CREATE DATABASE cadfinder" || true
+# Re-running is fine: an existing database is kept; any other failure stops here with its message.
+if ! sudo -u postgres psql -tAc "SELECT 1 FROM pg_database WHERE datname = 'cadfinder'" | grep -q 1; then
+  sudo -u postgres psql -v ON_ERROR_STOP=1 -c "CREATE DATABASE cadfinder"
+fi
 echo "now, from any machine with cadfinder installed (as the database owner):"
 echo "  PGPASSWORD=... cadfinder db init --db 'postgresql://postgres@HOST/cadfinder?sslmode=verify-full'"
 echo "and create personal logins:  psql -d cadfinder -v login=alice -v role=cadfinder_designer -v password=... -f $here/logins.sql"
