@@ -1,8 +1,8 @@
 """The library for an event loop (the app): async database calls, model work in threads.
 
-The same pipelines as the CLI (search.py, semantic_search.py): the SQL runs on a psycopg
-AsyncConnection, encoding and re-ranking run in worker threads, so the caller's loop (qasync
-in the app) never waits on either.
+The same query pipelines as the CLI (cadfinder.queries), run by pipeline.run_async: the SQL on a
+psycopg AsyncConnection, model loading, encoding and re-ranking in worker threads, so the
+caller's loop (qasync in the app) never waits on either.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import psycopg
 
-from cadfinder import models, search, semantic_search
+from cadfinder import models, pipeline, queries, search
 from cadfinder.db import connection, lifecycle, revisions
 from cadfinder.errors import CadfinderError, DatabaseError, InputError
-from cadfinder.geometry import scan_views
 from cadfinder.settings import Settings
 
 
@@ -64,6 +63,7 @@ class AsyncLibrary:
         self.target: connection.Target | None = None
         self._searcher: search.Searcher | None = None
         self._lock = asyncio.Lock()
+        self.engines = queries.Engines(geometry=self._geometry, clip=lambda: models.clip(self.settings))
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -142,93 +142,31 @@ class AsyncLibrary:
                                  "AND thumbnail_png IS NOT NULL", (list(part_numbers),))
         return {r[0]: r[1] for r in rows}
 
-    # -- models -------------------------------------------------------------------------------
+    # -- models and searches --------------------------------------------------------------------
 
-    async def _encoder_searcher(self) -> search.Searcher:
+    def _geometry(self) -> search.Searcher:
+        """The shape encoder's searcher, loaded on first use (in a worker thread: see pipeline)."""
         if self._searcher is None:
-            enc = await asyncio.to_thread(models.encoder, self.settings)
+            enc = models.encoder(self.settings)
             self._searcher = search.Searcher(None, enc, ef_search=self.settings.index.hnsw_ef_search)
         return self._searcher
 
-    async def _clip(self):
-        return await asyncio.to_thread(models.clip, self.settings)
-
-    async def _coverage_warnings(self, clip) -> list[str]:
-        (parts, embedded), = await self._fetch(semantic_search.COVERAGE_SQL, (clip.version,))
-        return semantic_search.coverage_warning(parts, embedded)
-
-    # -- searches -----------------------------------------------------------------------------
-
-    async def _text_scores(self, text: str, where: list, n: int, clip) -> tuple[dict, object]:
-        from cadfinder import text_query
-
-        parsed = text_query.parse(text)
-        q = await asyncio.to_thread(lambda: clip.embed_texts([parsed.text])[0])
-        rows = await self._fetch(*semantic_search.text_statement(q, parsed.text, list(where) + parsed.filters(), n))
-        return semantic_search.score_text_rows(rows, parsed), parsed
+    async def _run(self, query_pipeline) -> search.SearchResult:
+        return await pipeline.run_async(query_pipeline, self._fetch)
 
     async def search_text(self, text: str, k: int = 10, where: list | None = None) -> search.SearchResult:
-        semantic_search.check_text(text)
-        clip = await self._clip()
-        t = asyncio.get_running_loop().time()
-        scored, parsed = await self._text_scores(text, where or [], max(4 * k, 50), clip)
-        timings = {"total": 1000 * (asyncio.get_running_loop().time() - t)}
-        return search.SearchResult(text, semantic_search.ranked(scored, k), timings,
-                                   await self._coverage_warnings(clip), parsed=parsed.as_dict())
+        return await self._run(queries.text(self.engines, text, k, where))
 
     async def search_sketch(self, grey: np.ndarray, k: int = 10, where: list | None = None,
                             text: str | None = None) -> search.SearchResult:
-        semantic_search.check_sketch(grey)
-        clip = await self._clip()
-        t = asyncio.get_running_loop().time()
-        q = await asyncio.to_thread(lambda: clip.embed_images(grey[None])[0])
-        n = max(4 * k, 50)
-        rows = await self._fetch(*semantic_search.sketch_statement(q, where or [], n))
-        scored = semantic_search.score_sketch_rows(rows)
-        parsed = None
-        if text and text.strip():
-            tscored, p = await self._text_scores(text, where or [], n, clip)
-            scored, parsed = semantic_search.merge_sketch_text(scored, tscored), p.as_dict()
-        timings = {"total": 1000 * (asyncio.get_running_loop().time() - t)}
-        return search.SearchResult("sketch", semantic_search.ranked(scored, k), timings,
-                                   await self._coverage_warnings(clip), parsed=parsed)
+        return await self._run(queries.sketch(self.engines, grey, k, where, with_text=text))
 
     async def search_points(self, points: np.ndarray, k: int = 10, where: list | None = None,
                             text: str | None = None, label: str = "point cloud") -> search.SearchResult:
-        if points is None or len(points) < 10:
-            raise InputError("the point cloud has fewer than 10 points")
-        s = await self._encoder_searcher()
-        t = asyncio.get_running_loop().time()
-        z = await asyncio.to_thread(s.encode, points)
-        n = s.candidate_count(max(k, 30) if text else k)
-        lists = [await self._fetch(q, p) for q, p in search.knn_statements(z, n, where or [])]
-        rows = search.merge_knn(lists)
-        res = await asyncio.to_thread(s.rerank, points, rows, max(k, 30) if text else k, label, query=z)
-        if s.view_warnings is None:  # once per session, not on every query
-            (parts, current), = await self._fetch(search.VIEW_COVERAGE_SQL, (scan_views.VERSION,))
-            s.view_warnings = search.view_coverage_warning(parts, current)
-        res.warnings += s.view_warnings
-        if text and text.strip():
-            clip = await self._clip()
-            scored, parsed = await self._text_scores(text, where or [], 200, clip)
-            semantic_search.combine_geometry_text(res, scored)
-            res.parsed = parsed.as_dict()
-            res.results = res.results[:k]
-        res.timings_ms = {"total": 1000 * (asyncio.get_running_loop().time() - t)}
-        return res
+        return await self._run(queries.points(self.engines, points, k, where, label, with_text=text))
 
     async def search_like(self, part_number: str, k: int = 10, where: list | None = None) -> search.SearchResult:
-        s = await self._encoder_searcher()
-        t = asyncio.get_running_loop().time()
-        rows = await self._fetch(search.LIKE_SOURCE_SQL, (part_number,))
-        z, pts = search.like_source(part_number, rows[0] if rows else None)
-        n = max(k, s.candidates)
-        lists = [await self._fetch(q, p) for q, p in search.knn_statements(search.QueryEncoding(z, None, []), n,
-                                                                           where or [], exclude=part_number,
-                                                                           views=False)]
-        res = await asyncio.to_thread(s.rerank_like, part_number, pts, search.merge_knn(lists, n), k)
-        res.timings_ms = {"total": 1000 * (asyncio.get_running_loop().time() - t)}
-        return res
+        return await self._run(queries.like(self.engines, part_number, k, where))
 
 
 def readable(e: BaseException) -> str:

@@ -403,20 +403,20 @@ def _print_result(res, as_json: bool) -> None:
 def cmd_search(args) -> int:
     import time
 
-    from cadfinder import library, models, search
+    from cadfinder import library, models, pipeline, queries, search
     from cadfinder.errors import InputError
 
     s = _settings(args)
     where = search.parse_filters(args.where)
     t = time.perf_counter()
-    queries = ([("pointcloud", q) for q in args.pointcloud or []] + [("mesh", q) for q in args.mesh or []]
-               + [("like", q) for q in args.like or []] + [("text", q) for q in args.text or []]
-               + [("sketch", q) for q in args.sketch or []])
-    if not queries:
+    queries_given = ([("pointcloud", q) for q in args.pointcloud or []] + [("mesh", q) for q in args.mesh or []]
+                     + [("like", q) for q in args.like or []] + [("text", q) for q in args.text or []]
+                     + [("sketch", q) for q in args.sketch or []])
+    if not queries_given:
         raise CadfinderError("give at least one query: --pointcloud FILE, --mesh FILE, --like PART_NUMBER, "
                              "--text TEXT or --sketch IMAGE")
-    geometric = any(kind in ("pointcloud", "mesh") for kind, _ in queries)
-    semantic = args.and_text or any(kind in ("text", "sketch") for kind, _ in queries)
+    geometric = any(kind in ("pointcloud", "mesh") for kind, _ in queries_given)
+    semantic = args.and_text or any(kind in ("text", "sketch") for kind, _ in queries_given)
     encoder = models.encoder(s) if geometric else None
     clip = models.clip(s) if semantic else None
     import cadfinder.geometry.readers  # noqa: F401  (its imports count as model load, not as query time)
@@ -425,37 +425,27 @@ def cmd_search(args) -> int:
     failed = 0
     with (library.connect(s, args.db) as conn,
           search.Searcher(conn, encoder, ef_search=s.index.hnsw_ef_search, candidates=args.candidates) as searcher):
-        sem = None
-        if clip is not None:
-            from cadfinder.semantic_search import SemanticSearcher
-
-            sem = SemanticSearcher(conn, clip, ef_search=s.index.hnsw_ef_search)
-        for kind, q in queries:
+        engines = queries.Engines(geometry=lambda: searcher, clip=lambda: clip)
+        for kind, q in queries_given:
             try:
+                t = time.perf_counter()
                 if kind == "like":
-                    res = searcher.search_like(q, k=args.k, where=where)
+                    steps = queries.like(engines, q, args.k, where)
                 elif kind == "text":
-                    res = sem.search_text(q, k=args.k, where=where)
+                    steps = queries.text(engines, q, args.k, where)
                 elif kind == "sketch":
                     from cadfinder.embeddings.model import image_to_grey
 
-                    t = time.perf_counter()
-                    grey = image_to_grey(q)
-                    load = 1000 * (time.perf_counter() - t)
-                    res = sem.search_sketch(grey, k=args.k, where=where, label=q, text=args.and_text)
-                    res.timings_ms = {"load": load, **res.timings_ms}
+                    steps = queries.sketch(engines, image_to_grey(q), args.k, where, label=q, with_text=args.and_text)
                 else:
-                    t = time.perf_counter()
                     pts, warnings = search.load_query_points(q, units=args.units)
-                    timings = {"load": 1000 * (time.perf_counter() - t)}
-                    res = searcher.search_points(pts, k=max(args.k, 30) if args.and_text else args.k, where=where,
-                                                 label=q, rerank=not args.no_rerank, timings=timings,
-                                                 metric=not args.any_scale)
+                    steps = queries.points(engines, pts, args.k, where, label=q, with_text=args.and_text,
+                                           rerank=not args.no_rerank, metric=not args.any_scale)
+                load = 1000 * (time.perf_counter() - t)
+                res = pipeline.run(steps, conn)
+                if kind in ("pointcloud", "mesh"):
                     res.warnings = warnings + res.warnings
-                    if args.and_text:
-                        res = sem.combine_with_text(res, args.and_text, where)
-                        res.results = res.results[:args.k]
-                if kind != "text" and args.and_text and kind == "like":
+                if kind == "like" and args.and_text:
                     res.warnings.append("--and-text applies to sketch, point-cloud and mesh queries only")
             except InputError as e:
                 failed += 1
@@ -464,7 +454,8 @@ def cmd_search(args) -> int:
                 else:
                     print(f"{q}: error: {e}", file=sys.stderr)
                 continue
-            res.timings_ms["model_load"] = load_ms if load_ms else 0.0
+            res.timings_ms = {"load": load, **res.timings_ms, "total": res.timings_ms["total"] + load,
+                              "model_load": load_ms}
             load_ms = 0.0
             _print_result(res, args.json)
     return 0 if failed == 0 else 1
@@ -707,18 +698,8 @@ def cmd_settings_set(args) -> int:
 # ---- parser ---------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", metavar="URI", help="use this PostgreSQL server instead of the configured one")
-    common.add_argument("--json", action="store_true", help="machine-readable output")
-
-    p = argparse.ArgumentParser(
-        prog="cadfinder",
-        description="Shape search for mechanical CAD parts. With no command, opens the desktop app.",
-    )
-    p.add_argument("--version", action="version", version=f"cadfinder {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
-
+def _database_commands(sub, common) -> None:
+    """Commands for the library database: init, migrate, status, reindex."""
     db = sub.add_parser("db", help="set up, upgrade and inspect the library database")
     dbs = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     dbs.add_parser("init", parents=[common], help="create roles, schema and indexes").set_defaults(func=cmd_db_init)
@@ -733,6 +714,9 @@ def build_parser() -> argparse.ArgumentParser:
     ri.add_argument("--ef-construction", type=int, help="HNSW ef_construction (default: from settings)")
     ri.set_defaults(func=cmd_db_reindex)
 
+
+def _catalog_commands(sub, common) -> None:
+    """Commands for the demo catalog and part genomes."""
     cat = sub.add_parser("catalog", help="build and check the demo catalog of parts")
     cats = cat.add_subparsers(dest="catalog_command", metavar="ACTION", required=True)
     cb = cats.add_parser("build", parents=[common], help="generate parts (genome, STEP, STL, metadata)")
@@ -758,6 +742,9 @@ def build_parser() -> argparse.ArgumentParser:
     gi.add_argument("--set", action="append", metavar="PARAM=VALUE", help="change a parameter first")
     gi.set_defaults(func=cmd_genome_instantiate)
 
+
+def _training_commands(sub, common) -> None:
+    """Commands for training the models."""
     tr = sub.add_parser("train", help="train the models (implicit form, DeepSDF decoder, point-cloud encoder, CLIP)")
     trs = tr.add_subparsers(dest="train_command", metavar="MODEL", required=True)
     td = trs.add_parser("decoder", parents=[common], help="the DeepSDF auto-decoder and catalog latents")
@@ -811,6 +798,9 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--quiet", action="store_true")
     tc.set_defaults(func=cmd_train_clip)
 
+
+def _evaluation_commands(sub, common) -> None:
+    """Commands for measuring the models and the search."""
     ev = sub.add_parser("eval", help="measure model and retrieval quality")
     evs = ev.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
     er = evs.add_parser("recon", parents=[common],
@@ -841,6 +831,9 @@ def build_parser() -> argparse.ArgumentParser:
     ec.add_argument("--k", type=int, default=10)
     ec.set_defaults(func=cmd_eval_clip)
 
+
+def _library_commands(sub, common) -> None:
+    """Commands for the library: decode, ingest, search, embed, duplicates, the demo."""
     me = sub.add_parser("mesh", parents=[common], help="decode a part's implicit form (or a search latent) into a mesh")
     src = me.add_mutually_exclusive_group(required=True)
     src.add_argument("part", nargs="?", help="part number")
@@ -860,7 +853,7 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--quiet", action="store_true")
     ing.set_defaults(func=cmd_ingest)
 
-    se = sub.add_parser("search", parents=[common], help="find parts by point cloud, mesh or example")
+    se = sub.add_parser("search", parents=[common], help="find parts by text, sketch, point cloud, mesh or example")
     se.add_argument("--pointcloud", nargs="+", metavar="FILE", help="scans / point clouds (several allowed)")
     se.add_argument("--mesh", nargs="+", metavar="FILE", help="mesh or CAD files (several allowed)")
     se.add_argument("--like", nargs="+", metavar="PART_NUMBER", help="parts like these library parts")
@@ -895,6 +888,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-ingest", action="store_true", help="build the catalog but do not ingest it")
     demo.set_defaults(func=cmd_demo)
 
+
+def _bridge_commands(sub, common) -> None:
+    """Commands for the bridge: open in Creo or the open kernel, adapt, test."""
     op = sub.add_parser("open", parents=[common], help="open a library part's genome in Creo or the open kernel")
     op.add_argument("part", metavar="PART_NUMBER")
     op.add_argument("--backend", choices=["creo", "cadquery"], help="default: settings bridge.backend")
@@ -921,6 +917,9 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--creoson-url", help="override bridge.creoson_url")
     bt.set_defaults(func=cmd_bridge_test)
 
+
+def _app_commands(sub, common) -> None:
+    """Commands for the app and its settings."""
     gui = sub.add_parser("gui", parents=[common], help="open the desktop app (the default with no command)")
     gui.add_argument("--screenshot", metavar="PATH", help="run one query, save a window screenshot and exit")
     gui.add_argument("--query-text", metavar="TEXT")
@@ -936,6 +935,21 @@ def build_parser() -> argparse.ArgumentParser:
     ss = sts.add_parser("set", help="set section.key=value and save")
     ss.add_argument("assignments", nargs="+", metavar="SECTION.KEY=VALUE")
     ss.set_defaults(func=cmd_settings_set)
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", metavar="URI", help="use this PostgreSQL server instead of the configured one")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = argparse.ArgumentParser(
+        prog="cadfinder",
+        description="Shape search for mechanical CAD parts. With no command, opens the desktop app.",
+    )
+    p.add_argument("--version", action="version", version=f"cadfinder {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for group in (_database_commands, _catalog_commands, _training_commands, _evaluation_commands,
+                  _library_commands, _bridge_commands, _app_commands):
+        group(sub, common)
     return p
 
 

@@ -270,10 +270,10 @@ TREE_CACHE = 512  # candidates' KD-trees a searcher keeps between queries
 
 
 class Searcher:
-    """Holds the connection and models for many queries (one model load per process).
-
-    `conn` may be None when the caller runs the SQL itself (the app's async path): then use
-    `encode`, `knn_statements`/`merge_knn` and `rerank` directly."""
+    """The geometric search's engine for many queries (one model load per process): encoding a
+    query cloud and re-ranking candidates, which the query pipelines (cadfinder.queries) call as
+    steps. `search_points` and `search_like` run those pipelines on `conn`; `conn` is None in the
+    app, whose executor runs the SQL itself."""
 
     def __init__(self, conn: psycopg.Connection | None, encoder, ef_search: int = 100, candidates: int = 30,
                  threads: int | None = None):
@@ -287,8 +287,7 @@ class Searcher:
         # operations run without the GIL: two threads re-rank x1.4-1.6 faster than one on two cores).
         self.threads = max(1, threads or os.cpu_count() or 1)
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="rerank") if self.threads > 1 else None
-        # Parts without current scan views, checked once per searcher (the app fills it too).
-        self.view_warnings: list[str] | None = None
+        self._engines = None
         if conn is not None:
             for st in session_statements(ef_search):
                 conn.execute(st)
@@ -350,31 +349,28 @@ class Searcher:
         frames = scan_views.query_frames(points)
         return QueryEncoding(z, scan_views.query_descriptors(points, frames), frames, points)
 
+    @property
+    def engines(self):
+        """This searcher as the geometry of queries.Engines (for the synchronous wrappers below)."""
+        if self._engines is None:
+            from cadfinder.queries import Engines
+
+            self._engines = Engines(geometry=lambda: self)
+        return self._engines
+
     def search_points(self, points: np.ndarray, k: int = 10, where: list | None = None,
-                      label: str = "", rerank: bool = True, timings: dict | None = None,
-                      metric: bool = True) -> SearchResult:
-        """k closest parts to a point cloud (any pose, any scale).
+                      label: str = "", rerank: bool = True, metric: bool = True) -> SearchResult:
+        """k closest parts to a point cloud (any pose, any scale): queries.points on this
+        searcher's connection.
 
         With `metric`, each candidate's fit also starts at its real size (the query's units are
         millimetres, as a scan's are) and in its own coordinates, and a fit far from the real
         size costs; without it (a query of unknown units) the fits start at the scales
         estimated from the shapes. The fit itself finds the scale either way."""
-        timings = dict(timings or {})
-        t = time.perf_counter()
-        query = self.encode(points, views=rerank)
-        timings["encode"] = 1000 * (time.perf_counter() - t)
-        t = time.perf_counter()
-        rows = self.knn(query, self.candidate_count(k, rerank), where or [], views=rerank)
-        if rerank and self.view_warnings is None:
-            from cadfinder.geometry import scan_views
+        from cadfinder import pipeline, queries
 
-            self.view_warnings = view_coverage_warning(*self.conn.execute(VIEW_COVERAGE_SQL,
-                                                                          (scan_views.VERSION,)).fetchone())
-            self.conn.commit()
-        timings["database"] = 1000 * (time.perf_counter() - t)
-        out = self.rerank(points, rows, k, label, rerank, timings, metric, query)
-        out.warnings += self.view_warnings or []
-        return out
+        return pipeline.run(queries.points(self.engines, points, k, where, label, rerank=rerank, metric=metric),
+                            self.conn)
 
     def candidate_count(self, k: int, rerank: bool = True) -> int:
         """Candidates by shape latent (the view descriptors bring VIEW_CANDIDATES more): the
@@ -607,17 +603,10 @@ class Searcher:
         return SIZE_WEIGHT * np.abs(np.log(np.asarray(scales) * c.norm_scale))
 
     def search_like(self, part_number: str, k: int = 10, where: list | None = None) -> SearchResult:
-        """Parts most like a library part (its latent, re-ranked by its own surface sample)."""
-        t = time.perf_counter()
-        row = self.conn.execute(LIKE_SOURCE_SQL, (part_number,)).fetchone()
-        self.conn.commit()
-        z, pts = like_source(part_number, row)
-        timings = {"load": 1000 * (time.perf_counter() - t)}
-        t = time.perf_counter()
-        rows = self.knn(QueryEncoding(z, None, []), max(k, self.candidates), where or [], exclude=part_number,
-                        views=False)
-        timings["database"] = 1000 * (time.perf_counter() - t)
-        return self.rerank_like(part_number, pts, rows, k, timings)
+        """Parts most like a library part: queries.like on this searcher's connection."""
+        from cadfinder import pipeline, queries
+
+        return pipeline.run(queries.like(self.engines, part_number, k, where), self.conn)
 
     def rerank_like(self, part_number: str, pts: np.ndarray, rows: list[Candidate], k: int,
                     timings: dict | None = None) -> SearchResult:

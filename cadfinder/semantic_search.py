@@ -8,11 +8,10 @@ Sketch: image embedding of the canvas -> k-NN over the line-drawing views of eve
         best view per part.
 Hybrid: sketch + text: W_HYBRID_SKETCH * sketch + (1 - W_HYBRID_SKETCH) * text score;
         point cloud + text: W_HYBRID_GEOMETRY * calibrated geometric score + the rest * text score.
+The statements and the scoring live here; the steps of each query, in cadfinder.queries.
 """
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import psycopg
@@ -156,82 +155,32 @@ def ranked(scored: dict, k: int) -> list[Result]:
 
 
 class SemanticSearcher:
-    """Text and sketch queries over one connection with one loaded CLIP model."""
+    """Text and sketch queries on one connection with one loaded CLIP model (the CLI's,
+    evaluations' and benchmarks'): queries.text and queries.sketch, run synchronously."""
 
     def __init__(self, conn: psycopg.Connection, clip, ef_search: int = 100):
+        from cadfinder.queries import Engines
         from cadfinder.search import session_statements
 
         self.conn = conn
         self.clip = clip
         for st in session_statements(ef_search):
             conn.execute(st)
-        self.parts, self.embedded = conn.execute(COVERAGE_SQL, (clip.version,)).fetchone()
         conn.commit()
-        self.warnings = coverage_warning(self.parts, self.embedded)
-
-    def _run(self, statement) -> list[tuple]:
-        rows = self.conn.execute(*statement).fetchall()
-        self.conn.commit()
-        return rows
-
-    # -- text ---------------------------------------------------------------------------------
-
-    def score_text(self, text: str, where: list, n: int) -> tuple[dict, text_query.ParsedText, dict]:
-        """Text scores for candidate parts: id -> (row, score); the parsed text; timings."""
-        timings = {}
-        t = time.perf_counter()
-        parsed = text_query.parse(text)
-        q = self.clip.embed_texts([parsed.text])[0]
-        timings["encode"] = 1000 * (time.perf_counter() - t)
-        t = time.perf_counter()
-        rows = self._run(text_statement(q, parsed.text, list(where) + parsed.filters(), n))
-        timings["database"] = 1000 * (time.perf_counter() - t)
-        return score_text_rows(rows, parsed), parsed, timings
+        self.engines = Engines(clip=lambda: clip)
 
     def search_text(self, text: str, k: int = 10, where: list | None = None) -> SearchResult:
         """Parts matching a designer's description."""
-        check_text(text)
-        t0 = time.perf_counter()
-        scored, parsed, timings = self.score_text(text, where or [], max(4 * k, 50))
-        timings["total"] = 1000 * (time.perf_counter() - t0)
-        return SearchResult(text, ranked(scored, k), timings, list(self.warnings), parsed=parsed.as_dict())
+        from cadfinder import pipeline, queries
 
-    # -- sketch -------------------------------------------------------------------------------
+        return pipeline.run(queries.text(self.engines, text, k, where), self.conn)
 
-    def sketch_scores(self, grey: np.ndarray, where: list, n: int) -> tuple[dict, dict]:
-        """Sketch similarity (best line-drawing view) for candidate parts: id -> (row, score)."""
-        check_sketch(grey)
-        timings = {}
-        t = time.perf_counter()
-        q = self.clip.embed_images(grey[None])[0]
-        timings["encode"] = 1000 * (time.perf_counter() - t)
-        t = time.perf_counter()
-        rows = self._run(sketch_statement(q, where, n))
-        timings["database"] = 1000 * (time.perf_counter() - t)
-        return score_sketch_rows(rows), timings
-
-    def search_sketch(self, grey: np.ndarray, k: int = 10, where: list | None = None, label: str = "",
+    def search_sketch(self, grey: np.ndarray, k: int = 10, where: list | None = None, label: str = "sketch",
                       text: str | None = None) -> SearchResult:
         """Parts whose line drawings look like the sketch; with `text`, a sketch+text hybrid."""
-        t0 = time.perf_counter()
-        scored, timings = self.sketch_scores(grey, where or [], max(4 * k, 50))
-        parsed = None
-        if text:
-            tscored, p, tt = self.score_text(text, where or [], max(4 * k, 50))
-            parsed = p.as_dict()
-            timings = {"encode": timings["encode"] + tt["encode"], "database": timings["database"] + tt["database"]}
-            scored = merge_sketch_text(scored, tscored)
-        timings["total"] = 1000 * (time.perf_counter() - t0)
-        return SearchResult(label, ranked(scored, k), timings, list(self.warnings), parsed=parsed)
+        from cadfinder import pipeline, queries
 
-    def combine_with_text(self, res: SearchResult, text: str, where: list | None = None) -> SearchResult:
-        """Re-score a geometric search's results with a text (point cloud + text hybrid)."""
-        t = time.perf_counter()
-        scored, parsed, _ = self.score_text(text, where or [], 200)
-        combine_geometry_text(res, scored)
-        res.parsed = parsed.as_dict()
-        res.timings_ms["text"] = 1000 * (time.perf_counter() - t)
-        return res
+        return pipeline.run(queries.sketch(self.engines, grey, k, where, label, text), self.conn)
 
 
 def _result(row, score: float) -> Result:

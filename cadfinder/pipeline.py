@@ -1,0 +1,87 @@
+"""One pipeline per query, two executors.
+
+A pipeline is a generator that does no I/O itself: it yields each step it needs, a SQL statement
+(`Fetch`) or a piece of heavy work (`Compute`: encoding, fitting, loading a model), receives the
+step's result back, and returns its answer. `run` executes a pipeline on a psycopg connection in
+the calling thread (the CLI, evaluations, benchmarks); `run_async` on the app's async connection
+with the heavy work in worker threads, so the window never waits on it. Each step, and each
+number a step uses, is written once, in the pipeline (cadfinder.queries).
+
+Both executors time the steps by their labels (milliseconds): `database` for every Fetch, the
+Compute's own label otherwise; `total` is the wall time less any model loading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass
+from typing import Any
+
+MODEL_LOAD = "model_load"  # a Compute with this label is not counted in "total"
+
+
+@dataclass
+class Fetch:
+    """A statement to run; the pipeline receives its rows (list of tuples)."""
+
+    statement: Any  # str or psycopg.sql.Composable
+    params: Any = None
+
+
+@dataclass
+class Compute:
+    """A call to run (off the UI thread in the app); the pipeline receives its return value."""
+
+    fn: Callable
+    args: tuple = ()
+    label: str = "compute"
+
+
+Pipeline = Generator[Fetch | Compute, Any, Any]
+
+
+def _finish(answer, timings: dict, started: float):
+    timings["total"] = 1000 * (time.perf_counter() - started) - timings.get(MODEL_LOAD, 0.0)
+    if hasattr(answer, "timings_ms"):  # a SearchResult: the steps' times over the pipeline's own
+        answer.timings_ms = {**answer.timings_ms, **timings}
+    return answer
+
+
+def run(pipeline: Pipeline, conn) -> Any:
+    """Execute a pipeline on a (sync) psycopg connection; each Fetch is its own transaction."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    result = None
+    while True:
+        try:
+            step = pipeline.send(result)
+        except StopIteration as done:
+            return _finish(done.value, timings, started)
+        t = time.perf_counter()
+        if isinstance(step, Fetch):
+            result, label = conn.execute(step.statement, step.params).fetchall(), "database"
+            conn.commit()
+        else:
+            result, label = step.fn(*step.args), step.label
+        timings[label] = timings.get(label, 0.0) + 1000 * (time.perf_counter() - t)
+
+
+async def run_async(pipeline: Pipeline, fetch: Callable[[Any, Any], Awaitable[list]]) -> Any:
+    """Execute a pipeline with `fetch(statement, params)` (an async connection's rows) and the
+    Compute steps in worker threads."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    result = None
+    while True:
+        try:
+            step = pipeline.send(result)
+        except StopIteration as done:
+            return _finish(done.value, timings, started)
+        t = time.perf_counter()
+        if isinstance(step, Fetch):
+            result, label = await fetch(step.statement, step.params), "database"
+        else:
+            result, label = await asyncio.to_thread(step.fn, *step.args), step.label
+        timings[label] = timings.get(label, 0.0) + 1000 * (time.perf_counter() - t)
