@@ -146,69 +146,17 @@ def _worker_models(weights_dir: str, refine_steps: int):
 
 def process_part(pf: PartFile, weights_dir: str, refine_steps: int = 0, thumbnails: bool = True,
                  clip: tuple[str, str] | None = None) -> dict:
-    """Everything but the database write for one part; raises InputError for a bad file."""
+    """Everything but the database write for one part (the row's columns, and its scan views
+    and view embeddings for their tables); raises InputError for a bad file."""
     import trimesh
 
-    from cadfinder.catalog import materials
-    from cadfinder.deepsdf.encoder import encode
-    from cadfinder.genome.validate import feature_counts, validate
     from cadfinder.geometry.normalize import catalog_frame
-    from cadfinder.geometry import scan_views
-    from cadfinder.geometry.readers import read_mesh
-    from cadfinder.geometry.sdf import sample_surface
-    from cadfinder.implicit.codes import encode_mesh
 
     meta = _read_sidecar(pf.sidecar)
-    units = meta.get("units") if isinstance(meta.get("units"), str) else None
-    if pf.path.suffix.lower() not in MESH_SUFFIXES:
-        units = None  # STEP/IGES carry their own units
-    read = read_mesh(pf.path, units=units)
-    mesh = read.mesh
-    warnings = list(read.warnings)
+    mesh, warnings = _read_part_mesh(pf, meta)
     frame = catalog_frame(mesh.vertices)
     canon = trimesh.Trimesh(frame.to_canonical(mesh.vertices), mesh.faces, process=False)
-    rng = np.random.default_rng(0)
-    surf, surf_normals = sample_surface(canon, SURFACE_POINTS, rng)
-    enc, dec, implicit_model, implicit_version = _worker_models(weights_dir, refine_steps)
-    z = encode(enc, [surf])[0]
-    implicit_codes = encode_mesh(implicit_model, canon).to_bytes()
-    view_descriptors, view_frames = scan_views.part_views(canon)
-    if refine_steps and dec is not None:
-        from cadfinder.deepsdf.infer import fit_latent
-        from cadfinder.geometry.sdf import SamplingRecipe, sample_sdf
-
-        s = sample_sdf(canon, SamplingRecipe(total=20_000, surface=500), seed=0)
-        z, _ = fit_latent(dec, s.points, s.sdf, iterations=refine_steps, samples_per_step=2048, init=z)
-    genome = meta.get("genome")
-    counts = {}
-    if isinstance(genome, dict):
-        problems = validate(genome)
-        if problems:
-            warnings.append(f"{pf.path.name}: genome ignored: {problems[0]}")
-            genome = None
-        else:
-            counts = feature_counts(genome)
-    else:
-        genome = None
-    material = materials.canonical(meta.get("material")) if meta.get("material") else None
-    volume = float(mesh.volume) if mesh.is_watertight else None
-    mass = meta.get("mass_kg")
-    if mass is None and volume is not None:
-        mass = materials.mass_kg(volume, material)
-    lo, hi = mesh.bounds
-    extents = sorted((hi - lo).tolist(), reverse=True)
-    buf = io.BytesIO()
-    mesh.export(buf, file_type="ply")
-    thumb = None
-    if thumbnails:
-        try:
-            from cadfinder.thumbnails import render_png
-
-            thumb = render_png(mesh)
-        except Exception as e:  # rendering is a nicety: never lose the part over it
-            warnings.append(f"{pf.path.name}: no thumbnail ({e})")
-    com = mesh.center_mass if mesh.is_watertight else mesh.centroid
-    family = meta.get("family") or (genome or {}).get("family")
+    genome, counts = _valid_genome(meta, pf, warnings)
     name, description = str(meta.get("name") or pf.path.stem), str(meta.get("description") or "")
     views = None
     cm = _worker_clip(*clip) if clip else None
@@ -220,16 +168,9 @@ def process_part(pf: PartFile, weights_dir: str, refine_steps: int = 0, thumbnai
         "part_number": pf.part_number,
         "revision": str(meta.get("revision") or "A"),
         "name": name,
-        "family": family,
+        "family": meta.get("family") or (genome or {}).get("family"),
         "description": description,
-        "material": material,
-        "mass_kg": mass,
-        "volume_mm3": volume,
-        "surface_area_mm2": float(mesh.area),
-        "bbox_min": lo.tolist(),
-        "bbox_max": hi.tolist(),
-        "size_x_mm": extents[0], "size_y_mm": extents[1], "size_z_mm": extents[2],
-        "center_of_mass": np.asarray(com, float).tolist(),
+        **_physical_columns(mesh, meta),
         "units": "mm",
         "norm_offset": frame.offset.tolist(),
         "norm_scale": float(frame.scale),
@@ -237,21 +178,99 @@ def process_part(pf: PartFile, weights_dir: str, refine_steps: int = 0, thumbnai
         "feature_counts": json.dumps(counts),
         "source_file": str(pf.path),
         "content_hash": pf.content_hash,
-        "thumbnail_png": thumb,
-        "mesh_format": "ply",
-        "mesh_data": buf.getvalue(),
+        **_display_columns(mesh, pf, thumbnails, warnings),
         "access_group": str(meta.get("access_group") or "all"),
-        "sdf_latent": z.numpy().astype(np.float32),
-        "implicit_codes": implicit_codes,
-        "implicit_version": implicit_version,
-        "surface_sample": np.hstack([surf, surf_normals]).astype(np.float16).tobytes(),
-        "encoder_version": Path(weights_dir).name,
+        **_shape_columns(canon, weights_dir, refine_steps),
         "ingest_warnings": warnings,
-        "view_descriptors": view_descriptors,
-        "view_frames": view_frames,
-        "view_version": scan_views.VERSION,
         "views": views,
     }
+
+
+def _read_part_mesh(pf: PartFile, meta: dict):
+    """The part's mesh in millimetres (a mesh file's units from its sidecar; STEP and IGES carry
+    their own) and the reader's warnings."""
+    from cadfinder.geometry.readers import read_mesh
+
+    units = meta.get("units") if isinstance(meta.get("units"), str) else None
+    if pf.path.suffix.lower() not in MESH_SUFFIXES:
+        units = None
+    read = read_mesh(pf.path, units=units)
+    return read.mesh, list(read.warnings)
+
+
+def _valid_genome(meta: dict, pf: PartFile, warnings: list[str]) -> tuple[dict | None, dict]:
+    """The sidecar's genome if it validates (else None, with a warning) and its feature counts."""
+    from cadfinder.genome.validate import feature_counts, validate
+
+    genome = meta.get("genome")
+    if not isinstance(genome, dict):
+        return None, {}
+    problems = validate(genome)
+    if problems:
+        warnings.append(f"{pf.path.name}: genome ignored: {problems[0]}")
+        return None, {}
+    return genome, feature_counts(genome)
+
+
+def _physical_columns(mesh, meta: dict) -> dict:
+    """Material, mass (the sidecar's, else volume x density), volume, area, bounds, sizes
+    (largest first) and centre of mass, in mm, mm^2, mm^3 and kg."""
+    from cadfinder.catalog import materials
+
+    material = materials.canonical(meta.get("material")) if meta.get("material") else None
+    volume = float(mesh.volume) if mesh.is_watertight else None
+    mass = meta.get("mass_kg")
+    if mass is None and volume is not None:
+        mass = materials.mass_kg(volume, material)
+    lo, hi = mesh.bounds
+    extents = sorted((hi - lo).tolist(), reverse=True)
+    com = mesh.center_mass if mesh.is_watertight else mesh.centroid
+    return {"material": material, "mass_kg": mass, "volume_mm3": volume, "surface_area_mm2": float(mesh.area),
+            "bbox_min": lo.tolist(), "bbox_max": hi.tolist(),
+            "size_x_mm": extents[0], "size_y_mm": extents[1], "size_z_mm": extents[2],
+            "center_of_mass": np.asarray(com, float).tolist()}
+
+
+def _display_columns(mesh, pf: PartFile, thumbnails: bool, warnings: list[str]) -> dict:
+    """The exact mesh as stored (PLY, mm) and the thumbnail (PNG; a failed render is a warning,
+    never a lost part)."""
+    buf = io.BytesIO()
+    mesh.export(buf, file_type="ply")
+    thumb = None
+    if thumbnails:
+        try:
+            from cadfinder.thumbnails import render_png
+
+            thumb = render_png(mesh)
+        except Exception as e:
+            warnings.append(f"{pf.path.name}: no thumbnail ({e})")
+    return {"thumbnail_png": thumb, "mesh_format": "ply", "mesh_data": buf.getvalue()}
+
+
+def _shape_columns(canon, weights_dir: str, refine_steps: int) -> dict:
+    """What search and the preview compute from the canonical mesh: the 256-d search latent
+    (optionally refined by the decoder), the implicit form's codes, the surface sample the
+    re-rank fits, and the 48 scan views."""
+    from cadfinder.deepsdf.encoder import encode
+    from cadfinder.geometry import scan_views
+    from cadfinder.geometry.sdf import sample_surface
+    from cadfinder.implicit.codes import encode_mesh
+
+    surf, surf_normals = sample_surface(canon, SURFACE_POINTS, np.random.default_rng(0))
+    enc, dec, implicit_model, implicit_version = _worker_models(weights_dir, refine_steps)
+    z = encode(enc, [surf])[0]
+    if refine_steps and dec is not None:
+        from cadfinder.deepsdf.infer import fit_latent
+        from cadfinder.geometry.sdf import SamplingRecipe, sample_sdf
+
+        s = sample_sdf(canon, SamplingRecipe(total=20_000, surface=500), seed=0)
+        z, _ = fit_latent(dec, s.points, s.sdf, iterations=refine_steps, samples_per_step=2048, init=z)
+    view_descriptors, view_frames = scan_views.part_views(canon)
+    return {"sdf_latent": z.numpy().astype(np.float32),
+            "implicit_codes": encode_mesh(implicit_model, canon).to_bytes(), "implicit_version": implicit_version,
+            "surface_sample": np.hstack([surf, surf_normals]).astype(np.float16).tobytes(),
+            "encoder_version": Path(weights_dir).name,
+            "view_descriptors": view_descriptors, "view_frames": view_frames, "view_version": scan_views.VERSION}
 
 
 def _safe_process(pf, weights_dir, refine_steps, thumbnails, clip=None):
