@@ -57,8 +57,20 @@ class MainWindow(QMainWindow):
         split = QSplitter(Qt.Orientation.Horizontal, self)
         split.setObjectName("main_split")
         self.main_split = split
+        query = self._build_query_panel()
+        split.addWidget(query)
+        split.addWidget(self._build_results_panel())
+        split.addWidget(self._build_preview_panel())
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 3)
+        split.setStretchFactor(2, 4)
+        self.results.setMinimumWidth(340)
+        query.setMinimumWidth(320)
+        self.setCentralWidget(split)
+        self._build_status_bar()
 
-        # query side
+    def _build_query_panel(self) -> QWidget:
+        """Text with its constraint chips, the sketch and 3D-file tabs, the filters, Search."""
         q = QWidget()
         qv = QVBoxLayout(q)
         self.text = QLineEdit()
@@ -142,9 +154,10 @@ class MainWindow(QMainWindow):
         row.addWidget(self.search_btn, 1)
         row.addWidget(self.cancel_btn)
         qv.addLayout(row)
-        split.addWidget(q)
+        return q
 
-        # results
+    def _build_results_panel(self) -> QWidget:
+        """The error banner over the results table."""
         mid = QWidget()
         mv = QVBoxLayout(mid)
         self.banner = QLabel("")
@@ -155,9 +168,10 @@ class MainWindow(QMainWindow):
         self.results = ResultsView()
         self.results.selectionModel().selectionChanged.connect(self._selection_changed)
         mv.addWidget(self.results, 1)
-        split.addWidget(mid)
+        return mid
 
-        # preview and genome
+    def _build_preview_panel(self) -> QWidget:
+        """The 3D viewport over the part's actions and genome."""
         right = QSplitter(Qt.Orientation.Vertical)
         right.setObjectName("right_split")
         self.right_split = right
@@ -183,14 +197,10 @@ class MainWindow(QMainWindow):
         gv.addWidget(self.genome, 1)
         right.addWidget(g)
         right.setSizes([520, 300])
-        split.addWidget(right)
-        split.setStretchFactor(0, 0)
-        split.setStretchFactor(1, 3)
-        split.setStretchFactor(2, 4)
-        self.results.setMinimumWidth(340)
-        q.setMinimumWidth(320)
-        self.setCentralWidget(split)
+        return right
 
+    def _build_status_bar(self) -> None:
+        """Timings, the database in use, and the demo library's progress when it fills."""
         self.db_label = QLabel("database: connecting…")
         self.timing_label = QLabel("")
         # The demo library filling in the background (fill_demo): its progress and a stop button.
