@@ -35,6 +35,51 @@ def test_migrations_apply_twice(library):
     assert again == {"applied": [], "indexes_created": []}
 
 
+def test_an_upgrade_from_version_3_with_data_keeps_every_part(library):
+    """A library at schema 3 (parts, their surface samples, assemblies, scan-view latents) is
+    migrated to the latest: every part and its columns survive; the tables later versions
+    replaced or dropped go, the new columns are there and empty (for `cadfinder embed`)."""
+    name = f"upgrade_{uuid.uuid4().hex[:8]}"
+    admin = connection.target(library, role="maintenance")
+    with connection.connect(admin, autocommit=True, vector=False) as conn:
+        conn.execute(f"CREATE DATABASE {name}")  # a generated identifier, not input
+    info = psycopg.conninfo.make_conninfo(admin.conninfo, dbname=name)
+    try:
+        with psycopg.connect(info) as conn:
+            assert [m.version for m in migrations.migrate(conn, upto=3)] == [1, 2, 3]
+            rng = np.random.default_rng(0)
+            ids = []
+            for i in range(5):
+                z = "[" + ",".join(f"{v:.6f}" for v in rng.standard_normal(256)) + "]"
+                ids.append(conn.execute(
+                    "INSERT INTO cad_models (part_number, revision, name, family, sdf_latent, surface_sample) "
+                    "VALUES (%s, 'A', %s, 'flange', %s::vector, %s) RETURNING id",
+                    (f"UP-{i}", f"part {i}", z, bytes([i]) * 48)).fetchone()[0])
+                conn.execute("INSERT INTO manufacturing_features (model_id, feature_type) VALUES (%s, 'hole')",
+                             (ids[-1],))
+                conn.execute("INSERT INTO scan_view_latents (model_id, view, latent) VALUES (%s, 0, %s::vector)",
+                             (ids[-1], z))
+            conn.execute("INSERT INTO assembly_hierarchy (assembly_id, component_id, quantity) VALUES (%s, %s, 4)",
+                         (ids[0], ids[1]))
+            conn.commit()
+            before = conn.execute("SELECT id, part_number, name, sdf_latent::text, surface_sample FROM cad_models "
+                                  "ORDER BY part_number").fetchall()
+            applied = migrations.migrate(conn)
+            assert [m.version for m in applied] == list(range(4, migrations.available()[-1].version + 1))
+            after = conn.execute("SELECT id, part_number, name, sdf_latent::text, surface_sample FROM cad_models "
+                                 "ORDER BY part_number").fetchall()
+            assert after == before
+            assert conn.execute("SELECT count(*) FROM assembly_hierarchy WHERE quantity = 4").fetchone()[0] == 1
+            gone = conn.execute("SELECT to_regclass('manufacturing_features'), to_regclass('scan_view_latents')"
+                                ).fetchone()
+            assert gone == (None, None)
+            assert conn.execute("SELECT count(*) FROM cad_models WHERE implicit_codes IS NULL AND "
+                                "implicit_version IS NULL AND view_version IS NULL").fetchone()[0] == 5
+    finally:
+        with connection.connect(admin, autocommit=True, vector=False) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def _row(pn):
     rng = np.random.default_rng(0)
     return {

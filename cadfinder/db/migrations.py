@@ -61,14 +61,17 @@ def applied(conn: psycopg.Connection) -> dict[int, str]:
     return dict(conn.execute("SELECT version, checksum FROM schema_version").fetchall())
 
 
-def migrate(conn: psycopg.Connection) -> list[Migration]:
-    """Apply every pending migration in one transaction; return those applied now."""
+def migrate(conn: psycopg.Connection, upto: int | None = None) -> list[Migration]:
+    """Apply every pending migration (up to version `upto`, for tests of an upgrade) in one
+    transaction; return those applied now."""
     done: list[Migration] = []
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))
         _create_version_table(conn)
         have = applied(conn)
         for m in available():
+            if upto is not None and m.version > upto:
+                break
             if m.version in have:
                 if have[m.version] != m.checksum:
                     raise RuntimeError(
