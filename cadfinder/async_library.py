@@ -151,22 +151,23 @@ class AsyncLibrary:
             self._searcher = search.Searcher(None, enc, ef_search=self.settings.index.hnsw_ef_search)
         return self._searcher
 
-    async def _run(self, query_pipeline) -> search.SearchResult:
+    async def run(self, query_pipeline) -> search.SearchResult:
+        """Execute a query pipeline (cadfinder.queries, SearchSession.pipeline) on this library."""
         return await pipeline.run_async(query_pipeline, self._fetch)
 
     async def search_text(self, text: str, k: int = 10, where: list | None = None) -> search.SearchResult:
-        return await self._run(queries.text(self.engines, text, k, where))
+        return await self.run(queries.text(self.engines, text, k, where))
 
     async def search_sketch(self, grey: np.ndarray, k: int = 10, where: list | None = None,
                             text: str | None = None) -> search.SearchResult:
-        return await self._run(queries.sketch(self.engines, grey, k, where, with_text=text))
+        return await self.run(queries.sketch(self.engines, grey, k, where, with_text=text))
 
     async def search_points(self, points: np.ndarray, k: int = 10, where: list | None = None,
                             text: str | None = None, label: str = "point cloud") -> search.SearchResult:
-        return await self._run(queries.points(self.engines, points, k, where, label, with_text=text))
+        return await self.run(queries.points(self.engines, points, k, where, label, with_text=text))
 
     async def search_like(self, part_number: str, k: int = 10, where: list | None = None) -> search.SearchResult:
-        return await self._run(queries.like(self.engines, part_number, k, where))
+        return await self.run(queries.like(self.engines, part_number, k, where))
 
 
 def readable(e: BaseException) -> str:

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
                                QHBoxLayout, QLabel, QLineEdit, QMainWindow, QProgressBar, QPushButton, QSpinBox,
                                QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
-from cadfinder import filters as filters_mod
 from cadfinder import settings as settings_mod
 from cadfinder.async_library import AsyncLibrary, readable
 from cadfinder.errors import InputError
@@ -23,6 +22,7 @@ from cadfinder.gui.progress import ThreadProgress
 from cadfinder.gui.results import ResultsView
 from cadfinder.gui.sketch_canvas import SketchCanvas
 from cadfinder.gui.viewport import Viewport, deviation_mm
+from cadfinder.session import TABS, SearchSession
 
 FEATURES = ("", "hole", "teeth", "fillet", "chamfer", "pattern", "cut", "shell", "countersink")
 COARSE_RES, FINE_RES = 65, 129
@@ -40,14 +40,14 @@ class MainWindow(QMainWindow):
         self.uri = uri
         self.lib = AsyncLibrary(settings, uri)
         self.tasks: dict[str, asyncio.Task] = {}
-        self.query_points: np.ndarray | None = None
-        self.query_file: str | None = None
-        self.last_result = None
+        # The query, filters, results and selection live in the headless session; the widgets
+        # write into it and follow its events (_bind_session).
+        self.session = SearchSession()
         self.current = None  # PartDetails of the selected result
-        self.removed_sources: set[str] = set()
         self.setWindowTitle("cadfinder — shape search")
         self.setAcceptDrops(True)
         self._build()
+        self._bind_session()
         self._actions()
         self._restore_layout()
 
@@ -77,10 +77,8 @@ class MainWindow(QMainWindow):
         self.text.setPlaceholderText('Describe the part: "flange with six bolt holes", "M8 hex bolt 40 mm"')
         self.text.setClearButtonEnabled(True)
         self.text.returnPressed.connect(self.search)
-        self.text.textChanged.connect(self._text_changed)
         qv.addWidget(self.text)
         self.chips = ChipBar()
-        self.chips.removed.connect(self._remove_constraint)
         qv.addWidget(self.chips)
         self.query_tabs = QTabWidget()
         # sketch tab
@@ -424,39 +422,38 @@ class MainWindow(QMainWindow):
 
     # -- queries ------------------------------------------------------------------------------
 
+    def _bind_session(self) -> None:
+        """Widgets -> session (edits) and session -> widgets (events)."""
+        ses = self.session
+        self.text.textChanged.connect(ses.set_text)
+        self.chips.removed.connect(ses.remove_constraint)
+        ses.on("constraints", self.chips.set_constraints)
+        self.query_tabs.currentChanged.connect(lambda i: ses.set_tab(TABS[i]))
+        ses.on("tab", lambda tab: self.query_tabs.setCurrentIndex(TABS.index(tab)))
+        self.canvas.changed.connect(lambda: ses.set_sketch(self.canvas.to_grey()))
+        self.k.valueChanged.connect(ses.set_k)
+        for combo, key in ((self.f_material, "material"), (self.f_family, "family"), (self.f_feature, "feature")):
+            combo.currentIndexChanged.connect(
+                lambda _, c=combo, key=key: ses.set_filters(**{key: c.currentData() or ""}))
+        for box, key in ((self.f_mass_min, "mass_min_kg"), (self.f_mass_max, "mass_max_kg"),
+                         (self.f_size_max, "largest_size_max_mm")):
+            box.valueChanged.connect(lambda v, key=key: ses.set_filters(**{key: float(v)}))
+
+    # -- queries ------------------------------------------------------------------------------
+
+    @property
+    def query_points(self) -> np.ndarray | None:
+        return self.session.cloud
+
     def where(self) -> list:
-        """Filter panel -> whitelisted filters."""
-        out = []
-        if self.f_material.currentData():
-            out.append(filters_mod.Filter("material", "=", self.f_material.currentData()))
-        if self.f_family.currentData():
-            out.append(filters_mod.Filter("family", "=", self.f_family.currentData()))
-        if self.f_mass_min.value() > 0:
-            out.append(filters_mod.Filter("mass_kg", ">=", self.f_mass_min.value()))
-        if self.f_mass_max.value() > 0:
-            out.append(filters_mod.Filter("mass_kg", "<=", self.f_mass_max.value()))
-        if self.f_size_max.value() > 0:
-            out.append(filters_mod.Filter("size_x_mm", "<=", self.f_size_max.value()))
-        if self.f_feature.currentData():
-            out.append(filters_mod.Filter("feature", "=", self.f_feature.currentData()))
-        return out
+        """The filter panel's whitelisted filters."""
+        return self.session.filters.to_filters()
 
     def query_text(self) -> str:
-        t = self.text.text()
-        for src in self.removed_sources:
-            t = t.replace(src, " ")
-        return " ".join(t.split())
-
-    def _text_changed(self, _):
-        from cadfinder import text_query
-
-        self.removed_sources = {s for s in self.removed_sources if s in self.text.text()}
-        parsed = text_query.parse(self.query_text()) if self.query_text() else None
-        self.chips.set_constraints(parsed.as_dict()["constraints"] if parsed else [])
+        return self.session.query_text()
 
     def _remove_constraint(self, source: str) -> None:
-        self.removed_sources.add(source)
-        self._text_changed(None)
+        self.session.remove_constraint(source)
 
     def _set_eraser(self, on: bool) -> None:
         self.canvas.eraser = on
@@ -464,19 +461,8 @@ class MainWindow(QMainWindow):
         self.eraser_btn.setChecked(on)
 
     def query_kind(self) -> str | None:
-        """What the Search button searches with: the active tab's input, else the text."""
-        tab = self.query_tabs.currentIndex()
-        if tab == 1 and self.query_points is not None:
-            return "points"
-        if tab == 0 and not self.canvas.is_empty():
-            return "sketch"
-        if self.query_text():
-            return "text"
-        if self.query_points is not None:
-            return "points"
-        if not self.canvas.is_empty():
-            return "sketch"
-        return None
+        """What the Search button searches with (SearchSession.kind)."""
+        return self.session.kind()
 
     def search(self) -> asyncio.Task | None:
         kind = self.query_kind()
@@ -490,26 +476,18 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"searching by {kind}…")
         self.search_btn.setEnabled(False)
         try:
-            text, k, where = self.query_text(), self.k.value(), self.where()
-            if kind == "text":
-                res = await self.lib.search_text(text, k, where)
-            elif kind == "sketch":
-                res = await self.lib.search_sketch(self.canvas.to_grey(), k, where, text=text or None)
-            elif kind == "points":
-                res = await self.lib.search_points(self.query_points, k, where, text=text or None,
-                                                   label=Path(self.query_file or "cloud").name)
-            else:
-                res = await self.lib.search_like(kind.split(":", 1)[1], k, where)
+            res = await self.lib.run(self.session.pipeline(self.lib.engines, kind))
             await self.show_results(res, kind)
             return res
         finally:
             self.search_btn.setEnabled(True)
 
     async def show_results(self, res, kind: str) -> None:
-        self.last_result = (res, kind)
         self.results.set_results(res.results)
+        self.session.set_results(res, kind)
         if res.parsed:
-            self.chips.set_constraints([c for c in res.parsed["constraints"] if c.get("source") not in self.removed_sources])
+            removed = self.session.removed_sources
+            self.chips.set_constraints([c for c in res.parsed["constraints"] if c.get("source") not in removed])
         n = len(res.results)
         self.timing_label.setText(f"{n} results in {res.timings_ms.get('total', 0):.0f} ms ({kind})")
         self.statusBar().showMessage(f"{n} results", 5000)
@@ -546,8 +524,7 @@ class MainWindow(QMainWindow):
 
         self.statusBar().showMessage(f"reading {Path(path).name}…")
         pts, warnings = await asyncio.to_thread(load_query_points, path)
-        self.query_points, self.query_file = pts, path
-        self.query_tabs.setCurrentIndex(1)
+        self.session.set_cloud(pts, path)
         self.file_label.setText(f"{Path(path).name}: {len(pts):,} points"
                                 + (f"\n{'; '.join(warnings)}" if warnings else ""))
         self.viewport.show_cloud_only(pts)
@@ -588,6 +565,7 @@ class MainWindow(QMainWindow):
 
     def _selection_changed(self, *_):
         r = self.results.selected()
+        self.session.select(r.part_number if r is not None else None)
         for b in (self.like_btn, self.copy_btn):
             b.setEnabled(r is not None)
         if r is not None:
