@@ -8,13 +8,12 @@ caller's loop (qasync in the app) never waits on either.
 from __future__ import annotations
 
 import asyncio
-import io
 from dataclasses import dataclass
 
 import numpy as np
 import psycopg
 
-from cadfinder import models, pipeline, queries, search
+from cadfinder import models, pipeline, queries, search, stored
 from cadfinder.db import connection, lifecycle, revisions
 from cadfinder.errors import CadfinderError, DatabaseError, InputError
 from cadfinder.settings import Settings
@@ -43,14 +42,11 @@ class PartDetails:
 
     def mesh(self):
         """The exact tessellated geometry (trimesh, millimetres), or None."""
-        import trimesh
-
-        if not self.mesh_bytes:
-            return None
-        return trimesh.load(io.BytesIO(self.mesh_bytes), file_type=self.mesh_format, process=False, force="mesh")
+        return stored.load_mesh(self.mesh_bytes, self.mesh_format) if self.mesh_bytes else None
 
     def to_mm(self, canonical: np.ndarray) -> np.ndarray:
-        return np.asarray(canonical) * self.norm_scale + self.norm_offset
+        """(N, 3) canonical coordinates of this part -> millimetres."""
+        return stored.part_frame(self.norm_offset, self.norm_scale).to_mm(canonical)
 
 
 class AsyncLibrary:

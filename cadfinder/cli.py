@@ -312,8 +312,7 @@ def cmd_mesh(args) -> int:
     import numpy as np
     import torch
 
-    from cadfinder import models
-    from cadfinder.geometry.normalize import Frame
+    from cadfinder import models, stored
 
     s = _settings(args)
     frame = None
@@ -353,7 +352,7 @@ def cmd_mesh(args) -> int:
             raise CadfinderError(f"cannot mesh {args.part}: {e}") from None
     elapsed = time.perf_counter() - t
     if frame is not None:
-        mesh.vertices = Frame.from_dict(frame).to_mm(mesh.vertices)
+        mesh.vertices = stored.part_frame(frame["offset"], frame["scale"]).to_mm(mesh.vertices)
     out = Path(args.out or f"{stem}.stl")
     mesh.export(out)
     _print({"mesh": str(out), "source": source, "vertices": len(mesh.vertices), "faces": len(mesh.faces),
@@ -543,15 +542,13 @@ def _library_part(s, uri, part_number: str) -> dict:
 
 def _implicit_mesh(s, part: dict):
     """The part's implicit form decoded, in millimetres, or None."""
-    import numpy as np
-
-    from cadfinder import models
+    from cadfinder import models, stored
     from cadfinder.implicit import decode
 
     if part["implicit_codes"] is None:
         return None
     mesh = decode.codes_to_mesh(models.implicit(s)[0], part["implicit_codes"], res=129)
-    mesh.vertices = np.asarray(mesh.vertices) * part["scale"] + np.asarray(part["offset"], float)
+    mesh.vertices = stored.part_frame(part["offset"], part["scale"]).to_mm(mesh.vertices)
     return mesh
 
 

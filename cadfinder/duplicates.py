@@ -10,7 +10,7 @@ from __future__ import annotations
 import psycopg
 
 from cadfinder.geometry.compare import shape_distance
-from cadfinder.search import unpack_surface
+from cadfinder.stored import unpack_surface
 
 
 def find(conn: psycopg.Connection, threshold: float = 0.01, neighbours: int = 5,

@@ -10,7 +10,6 @@ hash is already stored for its part is skipped, so an interrupted ingest resumes
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cadfinder import stored
 from cadfinder.errors import CadfinderError, InputError
 from cadfinder.geometry.readers import MESH_SUFFIXES, PART_SUFFIXES
 from cadfinder.workers import process_pool
@@ -234,8 +234,7 @@ def _physical_columns(mesh, meta: dict) -> dict:
 def _display_columns(mesh, pf: PartFile, thumbnails: bool, warnings: list[str]) -> dict:
     """The exact mesh as stored (PLY, mm) and the thumbnail (PNG; a failed render is a warning,
     never a lost part)."""
-    buf = io.BytesIO()
-    mesh.export(buf, file_type="ply")
+    mesh_data, mesh_format = stored.pack_mesh(mesh)
     thumb = None
     if thumbnails:
         try:
@@ -244,7 +243,7 @@ def _display_columns(mesh, pf: PartFile, thumbnails: bool, warnings: list[str]) 
             thumb = render_png(mesh)
         except Exception as e:
             warnings.append(f"{pf.path.name}: no thumbnail ({e})")
-    return {"thumbnail_png": thumb, "mesh_format": "ply", "mesh_data": buf.getvalue()}
+    return {"thumbnail_png": thumb, "mesh_format": mesh_format, "mesh_data": mesh_data}
 
 
 def _shape_columns(canon, weights_dir: str, refine_steps: int) -> dict:
@@ -268,7 +267,7 @@ def _shape_columns(canon, weights_dir: str, refine_steps: int) -> dict:
     view_descriptors, view_frames = scan_views.part_views(canon)
     return {"sdf_latent": z.numpy().astype(np.float32),
             "implicit_codes": encode_mesh(implicit_model, canon).to_bytes(), "implicit_version": implicit_version,
-            "surface_sample": np.hstack([surf, surf_normals]).astype(np.float16).tobytes(),
+            "surface_sample": stored.pack_surface(surf, surf_normals),
             "encoder_version": Path(weights_dir).name,
             "view_descriptors": view_descriptors, "view_frames": view_frames, "view_version": scan_views.VERSION}
 
@@ -330,23 +329,23 @@ def store_views(conn, model_id, descriptors: np.ndarray, frames: np.ndarray) -> 
 
 def _views_of_stored(args):
     from cadfinder.geometry import scan_views
-    from cadfinder.geometry.readers import stored_canonical_mesh
+    from cadfinder.stored import canonical_mesh
 
     model_id, pn, blob, fmt, off, scale, _ = args
     try:
-        return model_id, pn, scan_views.part_views(stored_canonical_mesh(blob, fmt, off, scale)), None
+        return model_id, pn, scan_views.part_views(canonical_mesh(blob, fmt, off, scale)), None
     except Exception as e:  # one unreadable stored mesh must not stop the rest
         return model_id, pn, None, f"{pn}: {type(e).__name__}: {e}"
 
 
 def _implicit_of_stored(args):
-    from cadfinder.geometry.readers import stored_canonical_mesh
+    from cadfinder.stored import canonical_mesh
     from cadfinder.implicit.codes import encode_mesh
 
     model_id, pn, blob, fmt, off, scale, weights_dir = args
     try:
         _, _, model, version = _worker_models(weights_dir, 0)
-        codes = encode_mesh(model, stored_canonical_mesh(blob, fmt, off, scale))
+        codes = encode_mesh(model, canonical_mesh(blob, fmt, off, scale))
         return model_id, pn, (codes.to_bytes(), version), None
     except Exception as e:  # one unreadable stored mesh must not stop the rest
         return model_id, pn, None, f"{pn}: {type(e).__name__}: {e}"

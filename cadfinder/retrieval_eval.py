@@ -17,7 +17,7 @@ import trimesh
 from cadfinder.deepsdf import dataset
 from cadfinder.geometry.scan import ScanSettings, simulate_scan
 from cadfinder.geometry.sdf import sample_surface
-from cadfinder.search import unpack_surface
+from cadfinder.stored import unpack_surface
 
 KINDS = {
     "full_mesh": None,

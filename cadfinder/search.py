@@ -26,6 +26,7 @@ from cadfinder.errors import CadfinderError, InputError
 from cadfinder.geometry.compare import shape_distance
 from cadfinder.geometry.normalize import pca_frames
 from cadfinder.resources import resource_path
+from cadfinder.stored import unpack_surface
 
 # Scale multipliers around a view match's estimate when the query's units are unknown (the
 # nearest stored view is up to ~15 degrees off the scan's direction, which moves its radius).
@@ -637,13 +638,6 @@ def like_source(part_number: str, row) -> tuple[np.ndarray, np.ndarray]:
     if row[0] is None or row[1] is None:
         raise InputError(f"part {part_number!r} has no shape data yet (re-ingest it)")
     return row[0].to_numpy(), unpack_surface(row[1])[0]
-
-
-def unpack_surface(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """A stored surface sample: (points, unit normals) in the part's canonical frame."""
-    a = np.frombuffer(blob, np.float16).reshape(-1, 6).astype(np.float64)
-    n = a[:, 3:]
-    return a[:, :3], n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
 
 
 def load_query_points(path: str, units: str | None = None) -> tuple[np.ndarray, list[str]]:

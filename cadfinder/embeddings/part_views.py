@@ -55,7 +55,7 @@ def backfill(conn, cm: ClipModel, everything: bool = False, progress: bool = Tru
     (one transaction per part). Returns counts."""
     from tqdm import tqdm
 
-    from cadfinder.geometry.readers import stored_canonical_mesh
+    from cadfinder.stored import canonical_mesh
 
     ids = [r[0] for r in conn.execute(
         "SELECT id FROM cad_models WHERE mesh_data IS NOT NULL AND (%s OR clip_version IS DISTINCT FROM %s) "
@@ -68,7 +68,7 @@ def backfill(conn, cm: ClipModel, everything: bool = False, progress: bool = Tru
             "WHERE id = %s", (model_id,)).fetchone()
         conn.commit()
         try:
-            e = embed_part(cm, stored_canonical_mesh(blob, fmt, off, scale), name, desc)
+            e = embed_part(cm, canonical_mesh(blob, fmt, off, scale), name, desc)
         except Exception as ex:  # one unreadable stored mesh must not stop the rest
             failed += 1
             errors.append(f"{pn}: {type(ex).__name__}: {ex}")

@@ -209,13 +209,6 @@ def read_mesh(path: str | Path, units: str | None = None, tolerance: float | Non
 # ---- point clouds ---------------------------------------------------------------------------
 
 
-def stored_canonical_mesh(blob: bytes, fmt: str, offset, scale: float) -> trimesh.Trimesh:
-    """A library part's stored tessellation (millimetres) moved into its canonical frame."""
-    mesh = trimesh.load(io.BytesIO(blob), file_type=fmt, process=False, force="mesh")
-    verts = (np.asarray(mesh.vertices) - np.asarray(offset, float)) / float(scale)
-    return trimesh.Trimesh(verts, mesh.faces, process=False)
-
-
 def _lzf_decompress(data: bytes, out_len: int) -> bytes:
     """LZF (as PCL's binary_compressed uses) in pure Python."""
     out = bytearray()
