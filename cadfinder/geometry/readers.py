@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import re
 import struct
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -303,7 +304,10 @@ def _read_table(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         delim = "," if "," in lines[-1] else (";" if ";" in lines[-1] else None)
         header = 1 if re.search(r"[A-DF-Za-df-z]", lines[0]) else 0
         try:
-            table = np.loadtxt(io.StringIO(text), delimiter=delim, comments=("#", "//"), skiprows=header, ndmin=2)
+            with warnings.catch_warnings():  # an empty table is the parser's to explain below
+                warnings.simplefilter("ignore", UserWarning)
+                table = np.loadtxt(io.StringIO(text), delimiter=delim, comments=("#", "//"), skiprows=header,
+                                   ndmin=2)
             if table.shape[1] >= 3 and len(table):
                 return table[:, :3], (table[:, 3:6] if table.shape[1] >= 6 else None)
         except ValueError:
