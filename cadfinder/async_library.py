@@ -147,9 +147,11 @@ class AsyncLibrary:
             self._searcher = search.Searcher(None, enc, ef_search=self.settings.index.hnsw_ef_search)
         return self._searcher
 
-    async def run(self, query_pipeline) -> search.SearchResult:
-        """Execute a query pipeline (cadfinder.queries, SearchSession.pipeline) on this library."""
-        return await pipeline.run_async(query_pipeline, self._fetch)
+    async def run(self, query_pipeline, on_partial=None, on_step=None) -> search.SearchResult:
+        """Execute a query pipeline (cadfinder.queries, SearchSession.pipeline) on this library;
+        `on_partial(result)` gets an answer to show before the final one, `on_step(label)` each
+        heavy step as it starts."""
+        return await pipeline.run_async(query_pipeline, self._fetch, on_partial, on_step)
 
     async def search_text(self, text: str, k: int = 10, where: list | None = None) -> search.SearchResult:
         return await self.run(queries.text(self.engines, text, k, where))

@@ -7,6 +7,10 @@ the calling thread (the CLI, evaluations, benchmarks); `run_async` on the app's 
 with the heavy work in worker threads, so the window never waits on it. Each step, and each
 number a step uses, is written once, in the pipeline (cadfinder.queries).
 
+A pipeline may also yield a `Partial` answer to show while it goes on (a geometric query's
+vector answer before its re-rank); the executors pass it to `on_partial` and tell `on_step`
+each Compute's label as it starts (the app's status bar).
+
 Both executors time the steps by their labels (milliseconds): `database` for every Fetch, the
 Compute's own label otherwise; `total` is the wall time less any model loading.
 """
@@ -39,7 +43,14 @@ class Compute:
     label: str = "compute"
 
 
-Pipeline = Generator[Fetch | Compute, Any, Any]
+@dataclass
+class Partial:
+    """An answer so far (a SearchResult): shown at once, replaced by the pipeline's final one."""
+
+    answer: Any
+
+
+Pipeline = Generator[Fetch | Compute | Partial, Any, Any]
 
 
 def _finish(answer, timings: dict, started: float):
@@ -49,7 +60,12 @@ def _finish(answer, timings: dict, started: float):
     return answer
 
 
-def run(pipeline: Pipeline, conn) -> Any:
+def _partial(step: Partial, timings: dict, started: float, on_partial) -> None:
+    if on_partial is not None:
+        on_partial(_finish(step.answer, dict(timings), started))
+
+
+def run(pipeline: Pipeline, conn, on_partial: Callable | None = None) -> Any:
     """Execute a pipeline on a (sync) psycopg connection; each Fetch is its own transaction."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -60,6 +76,9 @@ def run(pipeline: Pipeline, conn) -> Any:
         except StopIteration as done:
             return _finish(done.value, timings, started)
         t = time.perf_counter()
+        if isinstance(step, Partial):
+            result = _partial(step, timings, started, on_partial)
+            continue
         if isinstance(step, Fetch):
             result, label = conn.execute(step.statement, step.params).fetchall(), "database"
             conn.commit()
@@ -68,7 +87,8 @@ def run(pipeline: Pipeline, conn) -> Any:
         timings[label] = timings.get(label, 0.0) + 1000 * (time.perf_counter() - t)
 
 
-async def run_async(pipeline: Pipeline, fetch: Callable[[Any, Any], Awaitable[list]]) -> Any:
+async def run_async(pipeline: Pipeline, fetch: Callable[[Any, Any], Awaitable[list]],
+                    on_partial: Callable | None = None, on_step: Callable[[str], None] | None = None) -> Any:
     """Execute a pipeline with `fetch(statement, params)` (an async connection's rows) and the
     Compute steps in worker threads."""
     timings: dict[str, float] = {}
@@ -80,8 +100,13 @@ async def run_async(pipeline: Pipeline, fetch: Callable[[Any, Any], Awaitable[li
         except StopIteration as done:
             return _finish(done.value, timings, started)
         t = time.perf_counter()
+        if isinstance(step, Partial):
+            result = _partial(step, timings, started, on_partial)
+            continue
         if isinstance(step, Fetch):
             result, label = await fetch(step.statement, step.params), "database"
         else:
+            if on_step is not None:
+                on_step(step.label)
             result, label = await asyncio.to_thread(step.fn, *step.args), step.label
         timings[label] = timings.get(label, 0.0) + 1000 * (time.perf_counter() - t)

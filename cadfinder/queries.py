@@ -12,7 +12,7 @@ import numpy as np
 
 from cadfinder import search, semantic_search, text_query
 from cadfinder.errors import InputError
-from cadfinder.pipeline import MODEL_LOAD, Compute, Fetch
+from cadfinder.pipeline import MODEL_LOAD, Compute, Fetch, Partial
 
 # Candidates each semantic list brings for k answers (text: image, text and full-text lists;
 # sketch: parts by their best line-drawing view).
@@ -118,8 +118,10 @@ def points(engines: Engines, cloud: np.ndarray, k: int = 10, where: list | None 
                                                    views=rerank):
         lists.append((yield Fetch(statement, params)))
     warnings = (yield from _view_coverage(engines)) if rerank else []
-    res = yield Compute(s.rerank, (cloud, search.merge_knn(lists), fitted, label, rerank, None, metric, query),
-                        label="rerank")
+    candidates = search.merge_knn(lists)
+    if rerank:  # the vectors' answer at once; the re-rank replaces it (seconds on a CPU)
+        yield Partial(s.rerank(cloud, candidates, k, label, rerank=False))
+    res = yield Compute(s.rerank, (cloud, candidates, fitted, label, rerank, None, metric, query), label="rerank")
     res.warnings += warnings
     if hybrid:
         clip = yield from _clip(engines)

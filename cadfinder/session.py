@@ -66,6 +66,7 @@ class SearchSession:
         self.k = DEFAULT_K
         self.results = None  # search.SearchResult
         self.results_kind: str | None = None
+        self.preliminary = False  # the results are the vectors' answer, the re-rank still running
         self.selection: str | None = None  # part number
         self._listeners: dict[str, list[Callable]] = defaultdict(list)
 
@@ -172,11 +173,13 @@ class SearchSession:
 
     # -- the answer ---------------------------------------------------------------------------
 
-    def set_results(self, results, kind: str) -> None:
-        """A search's answer; the first part becomes the selection (None when nothing matched)."""
-        self.results, self.results_kind = results, kind
+    def set_results(self, results, kind: str, preliminary: bool = False) -> None:
+        """A search's answer; the first part becomes the selection (None when nothing matched).
+        A `preliminary` answer (shown while the re-rank runs) selects nothing."""
+        self.results, self.results_kind, self.preliminary = results, kind, preliminary
         self._emit("results", results)
-        self.select(results.results[0].part_number if results.results else None)
+        first = results.results[0].part_number if results.results and not preliminary else None
+        self.select(first)
 
     def select(self, part_number: str | None) -> None:
         if part_number != self.selection:

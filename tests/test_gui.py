@@ -85,10 +85,17 @@ def test_drop_a_part_file_searches_and_shows_the_cloud(window, loop, small_catal
     mime.setUrls([QUrl.fromLocalFile(str(small_catalog / "GER-00004.stl"))])
     ev = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                     Qt.KeyboardModifier.NoModifier)
+    shown, stages = [], []
+    window.session.on("results", lambda r: shown.append((window.session.preliminary, r.timings_ms["total"])))
+    window.statusBar().messageChanged.connect(stages.append)
     window.dropEvent(ev)
     res = run(loop, window.tasks["search"])
     assert res.results[0].part_number == "GER-00004"
     assert window.query_points is not None and window.query_tabs.currentIndex() == 1
+    # The vectors' answer is listed first, while the re-rank runs (the status bar says so); then
+    # the re-ranked list replaces it.
+    assert [p for p, _ in shown] == [True, False] and shown[0][1] < shown[1][1], shown
+    assert any("fitting the candidates" in m for m in stages), stages
     # the preview of the first result: exact mesh, decoded SDF, deviation, fitted query points
     d = run(loop, window.tasks["preview"])
     v = window.viewport

@@ -52,6 +52,28 @@ def test_both_executors_feed_each_step_its_result_and_time_the_steps():
         assert t[MODEL_LOAD] >= 50 and t["total"] < t[MODEL_LOAD]  # model loading is not query time
 
 
+def test_a_partial_answer_is_passed_on_and_the_steps_announced():
+    from cadfinder.pipeline import Partial
+
+    def steps():
+        rows = yield Fetch("SELECT %s", (2,))
+        assert (yield Partial(SearchResult("q", [], {}))) is None
+        yield Compute(lambda: time.sleep(0.02), label="rerank")
+        return SearchResult("q", [], {}, parsed={"rows": rows})
+
+    partials, stages = [], []
+    final = pipeline.run(steps(), _Conn(), on_partial=partials.append)
+    assert len(partials) == 1 and "rerank" not in partials[0].timings_ms and final.timings_ms["rerank"] >= 20
+    assert partials[0].timings_ms["total"] < final.timings_ms["total"]
+    assert pipeline.run(steps(), _Conn()).parsed == {"rows": [(2,)]}  # no one listening: nothing changes
+
+    async def fetch(statement, params):
+        return [(params[0],)]
+
+    final = asyncio.run(pipeline.run_async(steps(), fetch, on_partial=partials.append, on_step=stages.append))
+    assert len(partials) == 2 and stages == ["rerank"] and final.parsed == {"rows": [(2,)]}
+
+
 def test_a_failing_step_reaches_the_caller():
     def steps():
         yield Compute(lambda: 1 / 0)

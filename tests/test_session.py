@@ -97,6 +97,8 @@ def test_results_select_their_first_part_and_events_fire_on_change_only():
     s.set_k(12)  # unchanged: no event
     s.set_filters(family="")  # unchanged
     s.set_tab("sketch")  # unchanged
+    s.set_results(res, "points", preliminary=True)  # the vectors' answer while the re-rank runs
+    assert s.preliminary and s.selection is None
     s.set_results(SearchResult("q", []), "text")
-    assert s.selection is None and s.selected_result() is None
-    assert events == ["results", "selection", "selection", "results", "selection"]
+    assert s.selection is None and s.selected_result() is None and not s.preliminary
+    assert events == ["results", "selection", "selection", "results", "selection", "results"]

@@ -26,6 +26,8 @@ from cadfinder.session import TABS, SearchSession
 
 FEATURES = ("", "hole", "teeth", "fillet", "chamfer", "pattern", "cut", "shell", "countersink")
 COARSE_RES, FINE_RES = 65, 129
+STAGES = {"model_load": "loading the model", "encode": "encoding the query",
+          "rerank": "fitting the candidates (Esc cancels)"}
 
 
 def is_dark() -> bool:
@@ -475,12 +477,24 @@ class MainWindow(QMainWindow):
         self.clear_error()
         self.statusBar().showMessage(f"searching by {kind}…")
         self.search_btn.setEnabled(False)
+        def stage(label: str) -> None:
+            self.statusBar().showMessage(f"searching by {kind}: {STAGES.get(label, label)}…")
+
         try:
-            res = await self.lib.run(self.session.pipeline(self.lib.engines, kind))
+            res = await self.lib.run(self.session.pipeline(self.lib.engines, kind),
+                                     on_partial=lambda r: self._show_partial(r, kind), on_step=stage)
             await self.show_results(res, kind)
             return res
         finally:
             self.search_btn.setEnabled(True)
+
+    def _show_partial(self, res, kind: str) -> None:
+        """The vectors' answer, listed at once while the re-rank runs (no part is selected: its
+        preview would take the CPU the re-rank needs)."""
+        self.results.set_results(res.results)
+        self.session.set_results(res, kind, preliminary=True)
+        self.timing_label.setText(f"{len(res.results)} by the vectors in {res.timings_ms.get('total', 0):.0f} ms; "
+                                  "re-ranking…")
 
     async def show_results(self, res, kind: str) -> None:
         self.results.set_results(res.results)
