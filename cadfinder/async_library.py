@@ -77,12 +77,29 @@ class AsyncLibrary:
         return self.target.describe()
 
     async def close(self) -> None:
+        """Close the connection (the next call reconnects; the models stay loaded)."""
         if self.conn is not None:
             try:
                 await self.conn.close()
             except psycopg.Error:
                 pass
             self.conn = None
+
+    def reconfigure(self, settings: Settings, uri: str | None = None) -> None:
+        """New settings (another database, other models): the loaded searcher and what the
+        session checked once (coverage warnings) are dropped; the next call reconnects."""
+        self.settings, self.uri = settings, uri
+        if self._searcher is not None:
+            self._searcher.close(wait=False)
+            self._searcher = None
+        self.engines.warnings.clear()
+
+    async def shutdown(self) -> None:
+        """Close the connection and stop the re-rank threads (the window is closing: a fit still
+        running is not waited for)."""
+        await self.close()
+        if self._searcher is not None:
+            self._searcher.close(wait=False)
 
     def describe(self) -> str:
         return self.target.describe() if self.target else "not connected"

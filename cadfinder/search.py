@@ -294,10 +294,11 @@ class Searcher:
                 conn.execute(st)
             conn.commit()
 
-    def close(self) -> None:
-        """Stop the re-rank threads (a searcher is also a context manager that does this)."""
+    def close(self, wait: bool = True) -> None:
+        """Stop the re-rank threads (a searcher is also a context manager that does this);
+        without `wait`, a fit already running finishes on its own while the caller goes on."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
 
     def __enter__(self) -> "Searcher":

@@ -297,7 +297,7 @@ class MainWindow(QMainWindow):
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self.lib.close()
+        await self.lib.shutdown()
 
     def closeEvent(self, e) -> None:
         self.save_layout()
@@ -305,7 +305,7 @@ class MainWindow(QMainWindow):
         for t in self.tasks.values():
             t.cancel()
         self.viewport.close_plotter()
-        asyncio.ensure_future(self.lib.close())
+        asyncio.ensure_future(self.lib.shutdown())
         super().closeEvent(e)
 
     def _theme_changed(self, *_):
@@ -699,9 +699,7 @@ class MainWindow(QMainWindow):
 
     def apply_settings(self, s) -> None:
         self.settings = s
-        self.lib.settings = s
-        self.lib.uri = self.uri
-        self.lib._searcher = None
+        self.lib.reconfigure(s, self.uri)
         self._update_actions()
         self.spawn("connect", self.connect_library())
 
