@@ -12,8 +12,16 @@ from tests.conftest import REPO
 
 @pytest.mark.slow
 def test_the_wheel_carries_the_weights_and_migrations(tmp_path):
+    import shutil
+
+    src = tmp_path / "src"  # a copy: building writes build/ and egg-info beside the sources
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    for name in ("cadfinder", "resources"):
+        shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                        str(tmp_path), str(REPO)], capture_output=True, text=True, timeout=600)
+                        str(tmp_path), str(src)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     (wheel,) = tmp_path.glob("cadfinder-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
