@@ -60,13 +60,10 @@ def _finish(answer, timings: dict, started: float):
     return answer
 
 
-def _partial(step: Partial, timings: dict, started: float, on_partial) -> None:
-    if on_partial is not None:
-        on_partial(_finish(step.answer, dict(timings), started))
-
-
-def run(pipeline: Pipeline, conn, on_partial: Callable | None = None) -> Any:
-    """Execute a pipeline on a (sync) psycopg connection; each Fetch is its own transaction."""
+def _driven(pipeline: Pipeline, on_partial: Callable | None):
+    """What both executors do around the steps: pass each Fetch and Compute on to the executor
+    (this generator yields it and is sent its result), hand Partial answers to `on_partial`, time
+    each step by its label; returns the pipeline's answer with the timings."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
     result = None
@@ -75,38 +72,47 @@ def run(pipeline: Pipeline, conn, on_partial: Callable | None = None) -> Any:
             step = pipeline.send(result)
         except StopIteration as done:
             return _finish(done.value, timings, started)
-        t = time.perf_counter()
         if isinstance(step, Partial):
-            result = _partial(step, timings, started, on_partial)
+            if on_partial is not None:
+                on_partial(_finish(step.answer, dict(timings), started))
+            result = None
             continue
+        t = time.perf_counter()
+        result = yield step
+        label = "database" if isinstance(step, Fetch) else step.label
+        timings[label] = timings.get(label, 0.0) + 1000 * (time.perf_counter() - t)
+
+
+def run(pipeline: Pipeline, conn, on_partial: Callable | None = None) -> Any:
+    """Execute a pipeline on a (sync) psycopg connection; each Fetch is its own transaction."""
+    steps = _driven(pipeline, on_partial)
+    result = None
+    while True:
+        try:
+            step = steps.send(result)
+        except StopIteration as done:
+            return done.value
         if isinstance(step, Fetch):
-            result, label = conn.execute(step.statement, step.params).fetchall(), "database"
+            result = conn.execute(step.statement, step.params).fetchall()
             conn.commit()
         else:
-            result, label = step.fn(*step.args), step.label
-        timings[label] = timings.get(label, 0.0) + 1000 * (time.perf_counter() - t)
+            result = step.fn(*step.args)
 
 
 async def run_async(pipeline: Pipeline, fetch: Callable[[Any, Any], Awaitable[list]],
                     on_partial: Callable | None = None, on_step: Callable[[str], None] | None = None) -> Any:
     """Execute a pipeline with `fetch(statement, params)` (an async connection's rows) and the
-    Compute steps in worker threads."""
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
+    Compute steps in worker threads; `on_step(label)` hears of each Compute as it starts."""
+    steps = _driven(pipeline, on_partial)
     result = None
     while True:
         try:
-            step = pipeline.send(result)
+            step = steps.send(result)
         except StopIteration as done:
-            return _finish(done.value, timings, started)
-        t = time.perf_counter()
-        if isinstance(step, Partial):
-            result = _partial(step, timings, started, on_partial)
-            continue
+            return done.value
         if isinstance(step, Fetch):
-            result, label = await fetch(step.statement, step.params), "database"
+            result = await fetch(step.statement, step.params)
         else:
             if on_step is not None:
                 on_step(step.label)
-            result, label = await asyncio.to_thread(step.fn, *step.args), step.label
-        timings[label] = timings.get(label, 0.0) + 1000 * (time.perf_counter() - t)
+            result = await asyncio.to_thread(step.fn, *step.args)
