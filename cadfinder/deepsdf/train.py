@@ -37,6 +37,18 @@ def pick_device(preference: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def start_processes(device: str = "auto") -> tuple[torch.device, bool, int, int]:
+    """(device, distributed, rank, world size) of this training process: under torchrun
+    (WORLD_SIZE > 1) the process group is joined (NCCL on GPUs, gloo on CPUs); alone, rank 0 of 1."""
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    dev = pick_device(device)
+    if distributed and not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    rank = dist.get_rank() if distributed else 0
+    world = dist.get_world_size() if distributed else 1
+    return dev, distributed, rank, world
+
+
 def _lr(base: float, epoch: int, cfg: DecoderConfig) -> float:
     return base * cfg.train.lr_gamma ** (epoch // cfg.train.lr_step_epochs)
 
@@ -80,12 +92,7 @@ def train(cfg: DecoderConfig, files: list[Path], part_numbers: list[str], out_di
           resume: bool = False, device: str = "auto", seed: int = 0, epochs: int | None = None,
           checkpoint_every: int = 5, progress: bool = True, log=None) -> Path:
     """Train the auto-decoder; returns the path of the final bundle (out_dir/deepsdf.safetensors)."""
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    dev = pick_device(device)
-    if distributed and not dist.is_initialized():
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    rank = dist.get_rank() if distributed else 0
-    world = dist.get_world_size() if distributed else 1
+    dev, distributed, rank, world = start_processes(device)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))

@@ -15,7 +15,6 @@ DistributedDataParallel (gloo on CPUs, NCCL on GPUs).
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 import warnings
@@ -26,7 +25,7 @@ import torch
 import torch.distributed as dist
 
 from cadfinder.deepsdf import weights
-from cadfinder.deepsdf.train import flat_optimizer_state, restore_optimizer_state, pick_device
+from cadfinder.deepsdf.train import flat_optimizer_state, restore_optimizer_state, start_processes
 from cadfinder.implicit.codes import corner_lookup
 from cadfinder.implicit.dataset import PartSamples
 from cadfinder.implicit.model import LocalConfig, LocalSdf
@@ -112,12 +111,7 @@ def train(cfg: LocalConfig, files: list[Path], out_dir: str | Path, resume: bool
           seed: int = 0, epochs: int = EPOCHS, progress: bool = True, log=None, extra: dict | None = None) -> Path:
     """Train on cached parts (dataset.build_cache files); returns out_dir/implicit.safetensors.
     `extra` goes into the bundle's metadata (the held-out families, the catalog)."""
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    dev = pick_device(device)
-    if distributed and not dist.is_initialized():
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    rank = dist.get_rank() if distributed else 0
-    world = dist.get_world_size() if distributed else 1
+    dev, distributed, rank, world = start_processes(device)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
