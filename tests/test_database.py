@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import psycopg
+import psycopg.sql
 import pytest
 
 from cadfinder.db import connection, lifecycle, migrations
@@ -42,7 +43,7 @@ def test_an_upgrade_from_version_3_with_data_keeps_every_part(library):
     name = f"upgrade_{uuid.uuid4().hex[:8]}"
     admin = connection.target(library, role="maintenance")
     with connection.connect(admin, autocommit=True, vector=False) as conn:
-        conn.execute(f"CREATE DATABASE {name}")  # a generated identifier, not input
+        conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
     info = psycopg.conninfo.make_conninfo(admin.conninfo, dbname=name)
     try:
         with psycopg.connect(info) as conn:
@@ -77,7 +78,8 @@ def test_an_upgrade_from_version_3_with_data_keeps_every_part(library):
                                 "implicit_version IS NULL AND view_version IS NULL").fetchone()[0] == 5
     finally:
         with connection.connect(admin, autocommit=True, vector=False) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                psycopg.sql.Identifier(name)))
 
 
 def _row(pn):
