@@ -80,8 +80,14 @@ def sketch_statement(q: np.ndarray, where: list, n: int) -> tuple[sql.Composable
          ORDER BY best.sim DESC LIMIT %(n)s""").format(cols=_COLS, view_filter=view_filter), params
 
 
+def sketch_is_blank(grey: np.ndarray) -> bool:
+    """Whether a (H, W) uint8 canvas holds no drawing: fewer than 20 inked (< 245) pixels."""
+    grey = np.asarray(grey)
+    return grey.size == 0 or int((grey < 245).sum()) < 20
+
+
 def check_sketch(grey: np.ndarray) -> None:
-    if grey.size == 0 or (grey < 245).sum() < 20:
+    if sketch_is_blank(grey):
         raise InputError("the sketch is empty: draw the part's outline first")
 
 

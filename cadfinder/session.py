@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from cadfinder import filters as filters_mod
-from cadfinder import queries, text_query
+from cadfinder import queries, semantic_search, text_query
 from cadfinder.errors import InputError
 
 TABS = ("sketch", "cloud")  # the query inputs besides the text, as the app's tabs order them
@@ -106,8 +106,8 @@ class SearchSession:
         return text_query.parse(q).as_dict()["constraints"] if q else []
 
     def set_sketch(self, grey: np.ndarray | None) -> None:
-        """The canvas as drawn; a blank one (fewer than 20 inked pixels) is no sketch."""
-        if grey is not None and (np.asarray(grey) < 245).sum() < 20:
+        """The canvas as drawn; a blank one is no sketch."""
+        if grey is not None and semantic_search.sketch_is_blank(grey):
             grey = None
         self.sketch = grey
         self._emit("sketch", grey)

@@ -133,7 +133,9 @@ class SketchCanvas(QWidget):
         self.changed.emit()
 
     def is_empty(self) -> bool:
-        return bool((self.to_grey() < 245).sum() < 20)
+        from cadfinder.semantic_search import sketch_is_blank
+
+        return sketch_is_blank(self.to_grey())
 
     def to_grey(self) -> np.ndarray:
         """The drawing as a (H, W) uint8 grey array (ink dark on white)."""
