@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
+from cadfinder import opengl_guard
+
 # Camera directions (from the part towards the camera) and up vectors: the three drawing views a
 # designer draws (top, front, right) and three isometric ones.
 VIEWS = (
@@ -36,6 +38,7 @@ def offscreen_plotter(size: int):
 
     pl = _plotters.get(size)
     if pl is None:
+        opengl_guard.before_first_context()
         vtk.vtkObject.GlobalWarningDisplayOff()  # no "bad X server" chatter in headless workers
         # Lines drawn on a surface must win the depth test against that surface.
         vtk.vtkMapper.SetResolveCoincidentTopologyToPolygonOffset()

@@ -127,6 +127,8 @@ def test_row_with_all_vectors_round_trips(library):
     assert got[3]["family"] == "flange" and got[4] == {"hole": 6} and got[5] == [10, 20, 30]
     assert bytes(got[6]) == b"ply\x00binary" and got[7] is not None
     assert nearest == r["part_number"]
+    with connection.connect(t) as conn:  # a hand-made row without a mesh is not for other tests
+        conn.execute("DELETE FROM cad_models WHERE part_number = %s", (r["part_number"],))
 
 
 def test_part_number_and_revision_unique(library):
@@ -137,6 +139,9 @@ def test_part_number_and_revision_unique(library):
         conn.execute("INSERT INTO cad_models (part_number, revision) VALUES (%s, 'B')", (pn,))
         with pytest.raises(psycopg.errors.UniqueViolation):
             conn.execute("INSERT INTO cad_models (part_number, revision) VALUES (%s, 'A')", (pn,))
+        conn.rollback()
+    with connection.connect(t) as conn:
+        assert conn.execute("SELECT count(*) FROM cad_models WHERE part_number = %s", (pn,)).fetchone()[0] == 0
 
 
 def test_the_latest_revision_is_the_last_drawn_not_the_last_in_text_order(library):

@@ -6,6 +6,7 @@ import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from cadfinder import opengl_guard
 from cadfinder.views import polydata
 
 
@@ -51,6 +52,7 @@ class Viewport(QWidget):
         # No render timer (pyvistaqt renders 5 times a second by default, depth peeling included):
         # refresh() renders after every change and VTK itself on interaction. With software GL the
         # timer took half the CPU from a search running on a worker thread.
+        opengl_guard.before_first_context()
         self.plotter = QtInteractor(self, auto_update=False)
         self.plotter.set_background("#2b2b2b" if dark else "white")
         self.plotter.interactor.setMinimumSize(240, 200)
