@@ -1,9 +1,9 @@
 """Geometric search: a scan, a mesh or an example part in, the closest library parts out.
 
 Query pipeline: read -> denoise -> PCA frame -> encoder latent -> pgvector k-NN (HNSW, cosine,
-filters, iterative index scans) -> geometric re-rank of the candidates: pose starts screened, the
-best fitted both ways (similarity ICP of the scan onto each candidate's stored surface sample and of
-its visible side onto the scan), the best fits judged on all points -> calibrated score.
+filters, iterative index scans) -> geometric re-rank of the candidates (cadfinder.rerank: pose
+starts screened, the best fitted both ways onto each candidate's stored surface sample, the best
+fits judged on all points) -> calibrated score.
 """
 
 from __future__ import annotations
@@ -28,46 +28,6 @@ from cadfinder.geometry.normalize import pca_frames
 from cadfinder.resources import resource_path
 from cadfinder.stored import unpack_surface
 
-# Scale multipliers around a view match's estimate when the query's units are unknown (the
-# nearest stored view is up to ~15 degrees off the scan's direction, which moves its radius).
-SCALE_STEPS = (0.95, 1.05)
-COVERAGE_WEIGHT = 0.5  # weight of the missing-coverage term against the fit residual
-COVERAGE_TRIM = 0.8  # fraction of the part's facing points the coverage counts (edges, dropouts)
-SIZE_WEIGHT = 0.1  # metric queries: cost per unit |log(fitted size / real size)|
-SCREEN_POINTS = 120  # query points for screening every pose start of every candidate
-SCREEN_KEEP = 4  # pose starts per candidate that the screen keeps
-SCREEN_PART_POINTS = 300  # part points the screen's coverage looks at
-SCREEN2_TOP = 60  # the best screened candidates that a second, closer screen orders
-SCREEN2_ITERATIONS = 2
-KNN_FIRST = 6  # the first candidates of the k-NN lists (merged), fitted whatever their screen
-FIT_POINTS = 400  # query points for the careful fit of the best candidates
-FIT_PART_POINTS = 600  # part points the careful fit's coverage looks at
-FIT_ITERATIONS = 8  # similarity-fit steps for each of the best candidates
-FIT_SLIDE = 0.04  # part->scan pairs closer than this pull only along the part's normal (candidate_fit.fit)
-# The best fits start again from turned poses (degrees about the scanner's axis, each also turned
-# over: a near-symmetric part can trap a fit); all turns a few steps on few points, the best two on.
-POLISH_TOP = 20
-POLISH_TURNS = (0.0, 20.0, -20.0, 45.0, -45.0)
-# ... and from the fit moved along the scanner's axis (a wall's thickness: candidate_fit.depth_starts).
-POLISH_DEPTHS = (0.02, 0.04, 0.06)
-POLISH_DEPTH_POSES = 2  # distinct careful fits of a candidate whose depths are tried
-POLISH_SCREEN_ITERATIONS = 6
-POLISH_ITERATIONS = 10
-JUDGE_POINTS = 5000  # scan points the final judgement of each fitted candidate uses (candidate_fit.judge)
-JUDGE_POSES = 2  # of each fit's poses, the best (by the fit's cost) that are judged
-# The best judged candidates start again from every stored view (Searcher._rerank, every_view).
-EVERY_VIEW_TOP = 15
-PRESCREEN_POINTS = 40  # query points that sort those starts before any step
-PRESCREEN_KEEP = 24  # of those starts, the best that are screened (as SCREEN_POINTS) and fitted
-FIT_TRIM = 0.8  # fraction of query points the careful fit counts (the rest: outliers, overhang)
-UNREFINED_PENALTY = 1.0  # candidates not fitted carefully rank below every fitted one
-UNITS_TOLERANCE = 0.1  # |log(fitted size / real size)| of the best part beyond which units look wrong
-UNITS_MARGIN = 0.7  # any-scale matching wins when its best fit is this much tighter than the real-size one
-# The best real-size fit looser than this many r_half makes any-scale matching run too. Measured
-# on the first 16 held-out parts of the 1,000-part library (r_half 0.0251): exact full meshes fit
-# at <= 0.030 (a pulley: 1.21 r_half), catalog-pose scans in inches read as mm at >= 0.041
-# (1.64 r_half). 1.4 sits between them; 1.2 sent that pulley's own mesh through the rerun.
-UNITS_LOOSE = 1.4
 # Residual (trimmed mean distance, unit-sphere units) at which the score is 0.5, and its spread;
 # `cadfinder eval retrieval --calibrate` refits these on held-out parts.
 DEFAULT_CALIBRATION = {"r_half": 0.02, "width": 0.006}
@@ -152,7 +112,7 @@ def session_statements(ef_search: int) -> list:
 
 _KNN_COLS = sql.SQL("m.part_number, m.name, m.family, m.material, m.mass_kg, m.surface_sample, m.norm_scale, "
                     "m.norm_offset")
-# The frames of all a part's stored views (Searcher._rerank's every-view fits): only a re-rank by
+# The frames of all a part's stored views (the re-rank's every_view stage): only a re-rank by
 # views uses them, so only its statements select them (about 40 ms of a query's 150 candidates).
 _VIEW_FRAMES_COL = sql.SQL("(SELECT array_agg(v.frame ORDER BY v.view) FROM scan_view_descriptors v "
                            "WHERE v.model_id = m.id)")
@@ -382,10 +342,10 @@ class Searcher:
     def rerank(self, points: np.ndarray, rows: list[Candidate], k: int, label: str = "", rerank: bool = True,
                timings: dict | None = None, metric: bool = True, query: QueryEncoding | None = None) -> SearchResult:
         """Geometric re-rank of candidates (from knn) against the query points, denoised (as `query`
-        holds them when given, see encode): every candidate's pose starts are screened on a
-        small subsample, the `candidates` best are fitted with more points (fit plus missing
-        coverage), the best of those start again from turned poses, and every fitted candidate
-        is judged at its best poses on all points (see geometry.candidate_fit)."""
+        holds them when given, see encode): cadfinder.rerank's stages, the `candidates` best
+        screened fitted carefully. Without `rerank`, the candidates as the vectors ranked them."""
+        from cadfinder import rerank as stages
+        from cadfinder.geometry import scan_views
         from cadfinder.geometry.denoise import denoise
 
         timings = dict(timings or {})
@@ -396,213 +356,10 @@ class Searcher:
             return SearchResult(label, results[:k], timings)
         started = time.perf_counter()
         points = query.points if query is not None and query.points is not None else denoise(points)
-        return self._rerank(points, rows, k, label, timings, metric, query, started)
-
-    def _rerank(self, points: np.ndarray, rows: list[Candidate], k: int, label: str, timings: dict, metric: bool,
-                query: QueryEncoding | None, started: float) -> SearchResult:
-        """rerank, on denoised points (its time counted from `started`)."""
-        from cadfinder.geometry import candidate_fit as cf
-        from cadfinder.geometry import scan_views
-
-        timings, t = dict(timings), started
-        results = [Result(c.part_number, 0.0, c.name, c.family, c.material, c.mass_kg, None, c.distance)
-                   for c in rows]
         frames = query.frames if query is not None and query.frames else scan_views.query_frames(points)
-        dense = scan_views.subsample(points, scan_views.VIEW_POINTS)
-        dense_tree = cKDTree(dense)
-        small, medium = dense[:SCREEN_POINTS], dense[:FIT_POINTS]
-
-        def screen(pair):
-            c, res = pair
-            tree, normals, part_frame = self._tree(c.part_number, c.surface_sample)
-            kept, _ = cf.screen(small, tree, normals, self._starts(c, frames, part_frame, metric), keep=SCREEN_KEEP)
-            _, r = cf.fit(small, dense_tree, tree, normals, kept, iterations=0, part_points=SCREEN_PART_POINTS,
-                          **self._fit_options)
-            r = r + self._size_cost(kept.scales, c, metric)
-            return float(np.min(r)), c, res, kept, kept.take([int(np.argmin(r))])
-
-        screened = sorted(self._map(screen, list(zip(rows, results))), key=lambda x: x[0])
-
-        def screen2(item):
-            """The best screened take a few fit steps both ways and are judged on the query's 1,500
-            points (which tells the right part better than the screen's cost): that picks the fitted."""
-            _, c, res, kept, start = item
-            tree, normals, _ = self._tree(c.part_number, c.surface_sample)
-            regs, r = cf.fit(small, dense_tree, tree, normals, kept, iterations=SCREEN2_ITERATIONS,
-                             part_points=SCREEN_PART_POINTS, **self._fit_options)
-            judged = self._judged(dense_tree, [regs[h] for h in np.argsort(r)[:2]], c, tree, normals, metric)
-            return float(judged.min()), c, res, kept, start
-
-        screened = sorted(self._map(screen2, screened[:SCREEN2_TOP]), key=lambda x: x[0]) + screened[SCREEN2_TOP:]
-        # The first candidates of the k-NN lists are fitted whatever their screen (a start a few
-        # percent off in scale can screen the right part just below the cut).
-        first = {c.part_number for c in rows[:KNN_FIRST]}
-        chosen = screened[: self.candidates] + [x for x in screened[self.candidates:] if x[1].part_number in first]
-        rest = [x for x in screened[self.candidates:] if x[1].part_number not in first]
-        # By part: the best fit so far (cost, registration) and the fitted poses to judge.
-        size_ratio, best, poses, careful = {}, {}, {}, {}
-        for cost, c, res, _, _ in rest:
-            res.residual = cost + UNREFINED_PENALTY
-
-        def keep(res, c, regs, r):
-            costs = r + self._size_cost(np.array([g.scale for g in regs]), c, metric)
-            order = np.argsort(costs)
-            poses.setdefault(c.part_number, []).extend(regs[h] for h in order[:JUDGE_POSES])
-            if c.part_number not in best or costs[order[0]] < best[c.part_number][0]:
-                best[c.part_number] = (float(costs[order[0]]), regs[order[0]])
-            res.residual = best[c.part_number][0]
-
-        def careful_fit(item):
-            c, kept = item[1], item[3]
-            tree, normals, _ = self._tree(c.part_number, c.surface_sample)
-            regs, r = cf.fit(medium, dense_tree, tree, normals, kept, iterations=FIT_ITERATIONS,
-                             part_points=FIT_PART_POINTS, **self._fit_options)
-            return regs, r, cf.distinct(regs, r, small, POLISH_DEPTH_POSES)
-
-        for (_, c, res, kept, start), (regs, r, fits) in zip(chosen, self._map(careful_fit, chosen)):
-            keep(res, c, regs, r)
-            careful[c.part_number] = fits
-            # The best screened pose, and for a metric query the part's own coordinates, are
-            # judged as they are too: a fit can drift from a right start where the few points it
-            # sees are ambiguous (a plate seen nearly edge-on).
-            starts = cf.Starts.concat([start] + ([cf.own_frame_start(c.norm_offset, c.norm_scale)]
-                                                 if metric and c.norm_scale else []))
-            poses[c.part_number] += starts.registrations()
-        results.sort(key=lambda x: x.residual)
-        by_part = {c.part_number: c for c in rows}
-
-        def polish(res):
-            c = by_part[res.part_number]
-            tree, normals, part_frame = self._tree(c.part_number, c.surface_sample)
-            # The turns of the best fit run a few steps on fewer points; the best two go on with all.
-            starts = cf.turned_starts(best[c.part_number][1], medium, tree, normals, POLISH_TURNS)
-            regs, r = cf.fit(small, dense_tree, tree, normals, starts, iterations=POLISH_SCREEN_ITERATIONS,
-                             part_points=SCREEN_PART_POINTS, **self._fit_options)
-            going_on = [regs[h] for h in np.argsort(r)[:2]]
-            # So do the depths of each distinct careful fit (the right one need not be the best
-            # fitted: a turned-over plate can fit its few points better); the best of each goes on.
-            fits = careful[c.part_number]
-            starts = cf.Starts.concat([cf.depth_starts(g, medium, tree, normals, POLISH_DEPTHS) for g in fits])
-            regs, r = cf.fit(small, dense_tree, tree, normals, starts, iterations=POLISH_SCREEN_ITERATIONS,
-                             part_points=SCREEN_PART_POINTS, **self._fit_options)
-            per = len(r) // len(fits)
-            going_on += [regs[h] for h in np.arange(len(fits)) * per + r.reshape(len(fits), per).argmin(1)]
-            # The best fit turned end for end and face for face about the part's axes (a nearly
-            # symmetric part settles turned over) goes on as it is: after a few steps on few
-            # points the right turn need not look best yet.
-            going_on += cf.flipped_starts(best[c.part_number][1], part_frame).registrations()
-            return cf.fit(medium, dense_tree, tree, normals, cf.Starts.of(going_on), iterations=POLISH_ITERATIONS,
-                          part_points=FIT_PART_POINTS, **self._fit_options)
-
-        polished = [x for x in results[:POLISH_TOP] if x.part_number in best]
-        for res, (regs, r) in zip(polished, self._map(polish, polished)):
-            keep(res, by_part[res.part_number], regs, r)
-        # The fits judged on few points so that they could try many poses; each fitted candidate's
-        # best poses are judged on all points (candidate_fit.judge), the best judged is its cost.
-        full_tree = cKDTree(scan_views.subsample(points, JUDGE_POINTS))
-
-        def final(res):
-            c = by_part[res.part_number]
-            tree, normals, _ = self._tree(c.part_number, c.surface_sample)
-            return self._judged(full_tree, poses[res.part_number], c, tree, normals, metric)
-
-        def adopt(res, reg, cost):
-            """A candidate's judged pose becomes its answer: cost, the query placed on it, its size."""
-            c = by_part[res.part_number]
-            res.residual, res.fitted_query = float(cost), reg.apply(dense)
-            size_ratio[c.part_number] = reg.scale * c.norm_scale if c.norm_scale else 1.0
-
-        fitted = [x for x in results if x.part_number in poses]
-        for res, judged in zip(fitted, self._map(final, fitted)):
-            h = int(np.argmin(judged))
-            adopt(res, poses[res.part_number][h], judged[h])
-        results.sort(key=lambda x: x.residual)
-
-        def every_view(res):
-            """Fits of a well-judged candidate from every stored view of it, not only those whose
-            descriptors matched best: on the hard one-view scans (a hinge leaf or a profile seen
-            obliquely) the views nearest the true direction ranked anywhere from 10th to 45th of
-            48 by descriptor. The starts are sorted by where they leave the scan before any
-            step (cheap); the best few are screened, fitted, and the best fits judged."""
-            c = by_part[res.part_number]
-            tree, normals, part_frame = self._tree(c.part_number, c.surface_sample)
-            starts = self._starts(c, frames, part_frame, metric, every_view=True)
-            starts, _ = cf.screen(dense[:PRESCREEN_POINTS], tree, normals, starts, iterations=0, keep=PRESCREEN_KEEP)
-            kept, _ = cf.screen(small, tree, normals, starts, keep=SCREEN_KEEP)
-            regs, r = cf.fit(medium, dense_tree, tree, normals, kept, iterations=FIT_ITERATIONS,
-                             part_points=FIT_PART_POINTS, **self._fit_options)
-            regs = [regs[h] for h in np.argsort(r + self._size_cost(kept.scales, c, metric))[:JUDGE_POSES]]
-            return regs, self._judged(full_tree, regs, c, tree, normals, metric)
-
-        again = [x for x in results[:EVERY_VIEW_TOP] if x.part_number in poses and by_part[x.part_number].view_frames]
-        for res, (regs, judged) in zip(again, self._map(every_view, again)):
-            h = int(np.argmin(judged))
-            if judged[h] < res.residual:
-                adopt(res, regs[h], judged[h])
-        results.sort(key=lambda x: x.residual)
-        if metric and results:
-            # Are the query's units what they claim? When the best part does not fit at its real
-            # size, or fits only loosely, match shapes at any scale too; if that fits clearly
-            # better, the size prior would only favour parts that happen to match the claimed size.
-            ratio = size_ratio.get(results[0].part_number, 1.0)
-            off_size = abs(np.log(ratio)) > UNITS_TOLERANCE
-            if off_size or results[0].residual > UNITS_LOOSE * self.cal["r_half"]:
-                first = 1000 * (time.perf_counter() - t)
-                free = self._rerank(points, rows, k, label, timings, False, query, time.perf_counter())
-                free.timings_ms["rerank"] += first
-                free.timings_ms["total"] += first
-                if off_size or free.results[0].residual < UNITS_MARGIN * results[0].residual:
-                    free.warnings.append("the query fits no library part well at its stated size: shapes were "
-                                         "matched at any scale (check the query's units, --units)")
-                    return free
-        for x in results:
-            x.score = score_from_residual(x.residual, self.cal)
-        timings["rerank"] = 1000 * (time.perf_counter() - t)
-        timings["total"] = sum(v for key, v in timings.items() if key != "total")
-        return SearchResult(label, results[:k], timings)
-
-    @property
-    def _fit_options(self) -> dict:
-        return {"trim": FIT_TRIM, "coverage_trim": COVERAGE_TRIM, "coverage_weight": COVERAGE_WEIGHT,
-                "slide": FIT_SLIDE}
-
-    @staticmethod
-    def _starts(c: Candidate, frames: list, part_frame, metric: bool, every_view: bool = False):
-        """Pose starts for one candidate: its matched views (or its whole PCA frame), and for a
-        metric query the real size and the part's own coordinates. With `every_view`, every
-        stored view of the part instead, each under the query's two axis orders (the four sign
-        flips of each are the rest of query_frames)."""
-        from cadfinder.geometry import candidate_fit as cf
-        from cadfinder.geometry import scan_views
-
-        real = 1.0 / c.norm_scale if metric and c.norm_scale else None
-        if every_view:
-            pairs = [(frames[v], scan_views.frame_from_array(f)) for v in (0, 1) for f in c.view_frames]
-        else:
-            pairs = [(frames[v], scan_views.frame_from_array(f)) for v, f in c.seeds] or [(frames[0], part_frame)]
-        out = []
-        for fq, fv in pairs:
-            base = fv.scale / fq.scale
-            steps = [base] + ([real] if real else []) if metric else [base * m for m in SCALE_STEPS]
-            out.append(cf.frame_pair_starts(fq, fv, steps, matched_axes=every_view or bool(c.seeds)))
-        if real:
-            out.append(cf.own_frame_start(c.norm_offset, c.norm_scale))
-        return cf.Starts.concat(out)
-
-    def _judged(self, query_tree: cKDTree, regs: list, c: Candidate, tree: cKDTree, normals: np.ndarray,
-                metric: bool) -> np.ndarray:
-        """Each pose judged on the points in query_tree (candidate_fit.judge), plus its size cost."""
-        from cadfinder.geometry import candidate_fit as cf
-
-        return np.array([cf.judge(query_tree, g, tree, normals) for g in regs]) + self._size_cost(
-            np.array([g.scale for g in regs]), c, metric)
-
-    @staticmethod
-    def _size_cost(scales: np.ndarray, c: Candidate, metric: bool) -> np.ndarray:
-        """For a metric query: the cost of a fit away from the part's real size."""
-        if not metric or not c.norm_scale:
-            return np.zeros(len(scales))
-        return SIZE_WEIGHT * np.abs(np.log(np.asarray(scales) * c.norm_scale))
+        return stages.run(points, frames, rows, k, self.candidates, metric,
+                          lambda c: self._tree(c.part_number, c.surface_sample), self._map, self.cal, label, timings,
+                          started)
 
     def search_like(self, part_number: str, k: int = 10, where: list | None = None) -> SearchResult:
         """Parts most like a library part: queries.like on this searcher's connection."""

@@ -214,7 +214,6 @@ def fit(query: np.ndarray, query_tree: cKDTree, tree: cKDTree, normals: np.ndarr
 
     P = tree.data
     x = np.asarray(query, float)
-    n = len(x)
     rot, trans, scales = starts.rot.copy(), starts.trans.copy(), starts.scales.astype(float).copy()
     H = len(rot)
     sub = np.random.default_rng(0).permutation(len(P))[:part_points]
