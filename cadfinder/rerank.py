@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from cadfinder.geometry import candidate_fit as cf
 from cadfinder.geometry import scan_views
+from cadfinder.geometry.nearest import NearestTree
 from cadfinder.geometry.normalize import Registration
 from cadfinder.search import Candidate, Result, SearchResult, score_from_residual
 
@@ -91,12 +91,12 @@ class QueryCloud:
     frames: list
     metric: bool
     dense: np.ndarray = field(init=False)  # (VIEW_POINTS, 3), spread over the cloud
-    dense_tree: cKDTree = field(init=False)
-    _full_tree: cKDTree | None = field(default=None, init=False)
+    dense_tree: NearestTree = field(init=False)
+    _full_tree: NearestTree | None = field(default=None, init=False)
 
     def __post_init__(self):
         self.dense = scan_views.subsample(self.points, scan_views.VIEW_POINTS)
-        self.dense_tree = cKDTree(self.dense)
+        self.dense_tree = NearestTree(self.dense)
 
     @property
     def small(self) -> np.ndarray:
@@ -109,10 +109,10 @@ class QueryCloud:
         return self.dense[:FIT_POINTS]
 
     @property
-    def full_tree(self) -> cKDTree:
+    def full_tree(self) -> NearestTree:
         """The judge's points, up to JUDGE_POINTS of the cloud."""
         if self._full_tree is None:
-            self._full_tree = cKDTree(scan_views.subsample(self.points, JUDGE_POINTS))
+            self._full_tree = NearestTree(scan_views.subsample(self.points, JUDGE_POINTS))
         return self._full_tree
 
 
@@ -167,7 +167,7 @@ def starts_for(c: Candidate, frames: list, part_frame, metric: bool, every_view:
     return cf.Starts.concat(out)
 
 
-def judged(query_tree: cKDTree, regs: list, f: Fitting, metric: bool) -> np.ndarray:
+def judged(query_tree: NearestTree, regs: list, f: Fitting, metric: bool) -> np.ndarray:
     """Each pose judged on the points in query_tree (candidate_fit.judge), plus its size cost."""
     tree, normals, _ = f.part
     return np.array([cf.judge(query_tree, g, tree, normals) for g in regs]) + size_cost(

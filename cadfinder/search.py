@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import psycopg
 from psycopg import sql
-from scipy.spatial import cKDTree
 
 from cadfinder import filters as filters_mod
 from cadfinder.db import revisions
 from cadfinder.errors import CadfinderError, InputError
 from cadfinder.geometry.compare import shape_distance
+from cadfinder.geometry.nearest import NearestTree
 from cadfinder.geometry.normalize import pca_frames
 from cadfinder.resources import resource_path
 from cadfinder.stored import unpack_surface
@@ -289,7 +289,7 @@ class Searcher:
         t = self._trees.get(pn)
         if t is None:
             pts, nrm = unpack_surface(blob)
-            t = (cKDTree(pts), nrm, pca_frames(pts)[0])
+            t = (NearestTree(pts), nrm, pca_frames(pts)[0])
             self._trees[pn] = t
             while len(self._trees) > TREE_CACHE:
                 self._trees.popitem(last=False)
@@ -372,7 +372,7 @@ class Searcher:
         """Re-rank k-NN candidates by their shape distance to a library part's surface sample."""
         timings = dict(timings or {})
         t = time.perf_counter()
-        pts_tree = cKDTree(pts)
+        pts_tree = NearestTree(pts)
         results = []
         for c in rows:
             tree, _, _ = self._tree(c.part_number, c.surface_sample)

@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import cKDTree
 
+from cadfinder.geometry.nearest import NearestTree
 from cadfinder.geometry.normalize import Frame, Registration, icp, octahedral_rotations
 
 _OCTAHEDRAL = np.array(octahedral_rotations())
@@ -78,7 +78,7 @@ def own_frame_start(norm_offset, norm_scale: float) -> Starts:
     return Starts(np.eye(3)[None], -np.asarray(norm_offset, float)[None] * s, np.array([s]))
 
 
-def screen(query: np.ndarray, tree: cKDTree, normals: np.ndarray, starts: Starts, iterations: int = 3,
+def screen(query: np.ndarray, tree: NearestTree, normals: np.ndarray, starts: Starts, iterations: int = 3,
            keep: int = 4) -> tuple[Starts, np.ndarray]:
     """A few ICP steps for every start; the `keep` best (by residual) and their residuals."""
     rot, trans, res = icp(query, starts.rot, starts.trans, starts.scales, tree, normals, iterations)
@@ -86,7 +86,7 @@ def screen(query: np.ndarray, tree: cKDTree, normals: np.ndarray, starts: Starts
     return Starts(rot[top], trans[top], starts.scales[top]), res[top]
 
 
-def turned_starts(reg: Registration, query: np.ndarray, tree: cKDTree, normals: np.ndarray,
+def turned_starts(reg: Registration, query: np.ndarray, tree: NearestTree, normals: np.ndarray,
                   angles=(0.0, 20.0, -20.0, 45.0, -45.0)) -> Starts:
     """Starts around a fit: the fitted scan spun about the scanner's axis by `angles` (degrees),
     each also turned over, about its own centroid. A fit that converged to a near-symmetric
@@ -123,7 +123,7 @@ def flipped_starts(reg: Registration, part_frame: Frame) -> Starts:
     return _turned(reg, half_turns, part_frame.offset)
 
 
-def depth_starts(reg: Registration, query: np.ndarray, tree: cKDTree, normals: np.ndarray,
+def depth_starts(reg: Registration, query: np.ndarray, tree: NearestTree, normals: np.ndarray,
                  shifts=(0.02, 0.04, 0.06)) -> Starts:
     """Starts around a fit: the fitted scan moved towards and away from the scanner by `shifts`
     (unit-sphere units). A scan of a plate, a hinge leaf or a profile's web can settle a wall's
@@ -151,14 +151,14 @@ def distinct(regs: list[Registration], costs: np.ndarray, query: np.ndarray, n: 
     return out
 
 
-def _scanner_axis(fitted: np.ndarray, tree: cKDTree, normals: np.ndarray) -> np.ndarray:
+def _scanner_axis(fitted: np.ndarray, tree: NearestTree, normals: np.ndarray) -> np.ndarray:
     """The direction the scanner looks from, as the part's normals at the fitted scan say
     (outward normals face the scanner, so it is their mean)."""
     axis = normals[tree.query(fitted)[1]].mean(0)
     return axis / np.linalg.norm(axis) if np.linalg.norm(axis) > 1e-6 else np.array([0.0, 0.0, 1.0])
 
 
-def match(x: np.ndarray, tree: cKDTree, normals: np.ndarray, k: int, near: float
+def match(x: np.ndarray, tree: NearestTree, normals: np.ndarray, k: int, near: float
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For H sets of scan points x (H, n, 3) placed on a part: each point's part sample, as its
     distance, index and the signed distance along the sample's normal from the point to its
@@ -189,7 +189,7 @@ def match(x: np.ndarray, tree: cKDTree, normals: np.ndarray, k: int, near: float
             np.take_along_axis(signed, chosen, -1)[..., 0])
 
 
-def fit(query: np.ndarray, query_tree: cKDTree, tree: cKDTree, normals: np.ndarray, starts: Starts,
+def fit(query: np.ndarray, query_tree: NearestTree, tree: NearestTree, normals: np.ndarray, starts: Starts,
         iterations: int = 8, trim: float = 0.8, coverage_trim: float = 0.8,
         coverage_weight: float = 0.5, part_points: int = 600, robust: float = 0.01,
         cap: float = 0.15, relax: float = 1.5, slide: float | None = 0.04
@@ -295,7 +295,7 @@ def _trimmed_mean(d: np.ndarray, mask: np.ndarray, trim: float) -> np.ndarray:
     return np.where(count > 0, out, 0.0)
 
 
-def judge(query_tree: cKDTree, reg: Registration, tree: cKDTree, normals: np.ndarray, cap: float = 0.05,
+def judge(query_tree: NearestTree, reg: Registration, tree: NearestTree, normals: np.ndarray, cap: float = 0.05,
           near: float = 0.05, cover_near: float = 0.02, resolution: int = 96) -> float:
     """The final cost of one fitted pose, on all the scan's points (those in `query_tree`, in the
     scan's own coordinates) and all the part's: the mean truncated distance of the scan to the
