@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cadfinder.geometry.nearest import NearestTree
-from cadfinder.geometry.normalize import Frame, Registration, icp, octahedral_rotations
+from cadfinder.geometry.normalize import Frame, Registration, cross, icp, octahedral_rotations
 
 _OCTAHEDRAL = np.array(octahedral_rotations())
 # Part samples each scan point chooses from (see match). The judge: 8 (100 held-out random-pose
@@ -243,7 +243,7 @@ def fit(query: np.ndarray, query_tree: NearestTree, tree: NearestTree, normals: 
             break
         c = moved.mean(1, keepdims=True)
         u = moved - c
-        a1 = np.concatenate([np.cross(u, nn), np.einsum("hni,hni->hn", u, nn)[..., None], nn], 2)
+        a1 = np.concatenate([cross(u, nn), np.einsum("hni,hni->hn", u, nn)[..., None], nn], 2)
         w1 = np.where(fwd < cap, 1 / np.maximum(fwd, robust), 0.0)
         w1 /= np.maximum(w1.sum(1, keepdims=True), 1e-12)
         wa = a1.transpose(0, 2, 1) * w1[:, None]
@@ -255,7 +255,7 @@ def fit(query: np.ndarray, query_tree: NearestTree, tree: NearestTree, normals: 
         w2 = (seen & (bd < cap)) / np.maximum(bd, robust)
         w2 = coverage_weight * w2 / np.maximum(w2.sum(1, keepdims=True), 1e-12)
         eye = np.eye(3)
-        a2 = np.concatenate([np.cross(ub[:, :, None, :], eye[None, None]), ub[:, :, :, None],
+        a2 = np.concatenate([cross(ub[:, :, None, :], eye[None, None]), ub[:, :, :, None],
                              np.broadcast_to(eye, ub.shape[:2] + (3, 3))], 3)  # (H, m, 3, 7)
         if slide:
             # Pairs the scan explains locally constrain only along the part's normal (as the

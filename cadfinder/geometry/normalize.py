@@ -116,6 +116,14 @@ def _umeyama_batch(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.nda
     return rot, mu_d[:, 0] - np.einsum("hij,hj->hi", rot, mu_s[:, 0])
 
 
+def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """np.cross of broadcastable (..., 3) arrays, the same products and differences without its
+    axis handling (a third of its time on the re-rank's small batches, called ~5,000 times a query)."""
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], -1)
+
+
 def _small_rotations(w: np.ndarray) -> np.ndarray:
     """Rotation matrices (H, 3, 3) for rotation vectors w (H, 3) (Rodrigues)."""
     theta = np.linalg.norm(w, axis=1, keepdims=True)
@@ -166,7 +174,7 @@ def icp(src: np.ndarray, rot: np.ndarray, trans: np.ndarray, scales: np.ndarray,
             continue
         ns = dst_normals[np.take_along_axis(idx, sel, 1)]
         # Linearised point-to-plane: minimise sum ((R_d x + t_d - p) . n)^2 over a small rotation w, t_d.
-        a = np.concatenate([np.cross(xs, ns), ns], axis=2)
+        a = np.concatenate([cross(xs, ns), ns], axis=2)
         b = np.einsum("hki,hki->hk", ps - xs, ns)
         ata = np.einsum("hki,hkj->hij", a, a)
         # A damping relative to each system's size: a planar patch leaves in-plane motion free.

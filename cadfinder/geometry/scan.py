@@ -15,6 +15,7 @@ import numpy as np
 import trimesh
 from scipy.spatial.transform import Rotation
 
+from cadfinder.geometry.normalize import cross
 from cadfinder.geometry.sdf import sample_surface
 
 
@@ -46,9 +47,9 @@ def _basis(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Two unit vectors completing each view direction (..., 3) to an orthonormal frame."""
     d = np.asarray(d, float)
     a = np.where(np.abs(d[..., :1]) < 0.9, np.array([1.0, 0, 0]), np.array([0, 1.0, 0]))
-    u = np.cross(d, a)
+    u = cross(d, a)
     u /= np.linalg.norm(u, axis=-1, keepdims=True)
-    return u, np.cross(d, u)
+    return u, cross(d, u)
 
 
 def visible(points: np.ndarray, normals: np.ndarray, view_dir: np.ndarray, resolution: int) -> np.ndarray:
