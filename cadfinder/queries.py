@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cadfinder import search, semantic_search, text_query
+from cadfinder.db import knn_plan
 from cadfinder.errors import InputError
 from cadfinder.pipeline import MODEL_LOAD, Compute, Fetch, Partial
 
@@ -69,11 +70,20 @@ def _view_coverage(engines: Engines) -> list[str]:
     return list(engines.warnings[key])
 
 
+def filtered_rows(where: list):
+    """PostgreSQL's estimate of the parts the filters keep (None without filters): knn_plan
+    reads few exactly rather than through the vector indexes."""
+    if not where:
+        return None
+    return knn_plan.estimated_rows((yield Fetch(*knn_plan.estimate_statement(where))))
+
+
 def text_scores(clip, text: str, where: list, n: int):
     """Text scores of candidate parts (id -> (row, score)) and the parsed text."""
     parsed = text_query.parse(text)
     q = yield Compute(lambda: clip.embed_texts([parsed.text])[0], label="encode")
-    rows = yield Fetch(*semantic_search.text_statement(q, parsed.text, list(where) + parsed.filters(), n))
+    where = list(where) + parsed.filters()
+    rows = yield Fetch(*semantic_search.text_statement(q, parsed.text, where, n, (yield from filtered_rows(where))))
     return semantic_search.score_text_rows(rows, parsed), parsed
 
 
@@ -94,7 +104,7 @@ def sketch(engines: Engines, grey: np.ndarray, k: int = 10, where: list | None =
     clip = yield from _clip(engines)
     q = yield Compute(lambda: clip.embed_images(grey[None])[0], label="encode")
     n = semantic_candidates(k)
-    rows = yield Fetch(*semantic_search.sketch_statement(q, where or [], n))
+    rows = yield Fetch(*semantic_search.sketch_statement(q, where or [], n, (yield from filtered_rows(where))))
     scored, parsed = semantic_search.score_sketch_rows(rows), None
     if with_text and with_text.strip():
         tscored, p = yield from text_scores(clip, with_text, where or [], n)
@@ -113,9 +123,9 @@ def points(engines: Engines, cloud: np.ndarray, k: int = 10, where: list | None 
     s = yield from _geometry(engines)
     fitted = max(k, HYBRID_GEOMETRIC_K) if hybrid else k
     query = yield Compute(s.encode, (cloud, rerank), label="encode")
-    lists = []
+    lists, rows = [], (yield from filtered_rows(where))
     for statement, params in search.knn_statements(query, s.candidate_count(fitted, rerank), where or [],
-                                                   views=rerank):
+                                                   views=rerank, rows=rows):
         lists.append((yield Fetch(statement, params)))
     warnings = (yield from _view_coverage(engines)) if rerank else []
     candidates = search.merge_knn(lists)
@@ -138,8 +148,8 @@ def like(engines: Engines, part_number: str, k: int = 10, where: list | None = N
     rows = yield Fetch(search.LIKE_SOURCE_SQL, (part_number,))
     z, pts = search.like_source(part_number, rows[0] if rows else None)
     n = max(k, s.candidates)
-    lists = []
+    lists, rows = [], (yield from filtered_rows(where))
     for statement, params in search.knn_statements(search.QueryEncoding(z, None, []), n, where or [],
-                                                   exclude=part_number, views=False):
+                                                   exclude=part_number, views=False, rows=rows):
         lists.append((yield Fetch(statement, params)))
     return (yield Compute(s.rerank_like, (part_number, pts, search.merge_knn(lists, n), k), label="rerank"))

@@ -149,10 +149,14 @@ class Candidate:
 
 
 def knn_statements(query: QueryEncoding, n: int, where: list, exclude: str | None = None,
-                   views: bool = True) -> list[tuple[sql.Composable, dict]]:
+                   views: bool = True, rows: float | None = None) -> list[tuple[sql.Composable, dict]]:
     """SQL for the nearest parts to a query: by the complete-shape latent (filtered in the index
     scan) and, with `views`, by the descriptors of their simulated one-view scans (best views
-    per part, with their frames)."""
+    per part, with their frames). `rows`: the parts the filters keep, as PostgreSQL estimates
+    them (knn_plan: few are read exactly instead of through the index)."""
+    from cadfinder.db import knn_plan
+    from cadfinder.geometry import scan_views
+
     cond, params = filters_mod.to_sql(where)
     if exclude is not None:
         cond = sql.SQL("{} AND part_number <> %(exclude)s").format(cond)
@@ -164,14 +168,18 @@ def knn_statements(query: QueryEncoding, n: int, where: list, exclude: str | Non
         WITH nn AS MATERIALIZED (
             SELECT id, sdf_latent <=> %(z)s AS dist FROM cad_models m
              WHERE sdf_latent IS NOT NULL AND surface_sample IS NOT NULL AND {cond}
-             ORDER BY sdf_latent <=> %(z)s LIMIT %(n)s)
+             ORDER BY {order} LIMIT %(n)s)
         SELECT {cols}, nn.dist, NULL::real[], NULL::int[] FROM nn JOIN cad_models m ON m.id = nn.id
-         ORDER BY nn.dist""").format(cond=cond, cols=cols), params)]
+         ORDER BY nn.dist""").format(cond=cond, cols=cols, order=knn_plan.distance(
+        sql.SQL("sdf_latent"), sql.Placeholder("z"), knn_plan.exact(where, rows))), params)]
     if views:
         from pgvector import HalfVector
 
         vparams = dict(params) | {"qs": [HalfVector(d) for d in query.descriptors], "nv": 4 * VIEW_CANDIDATES,
                                   "nview": VIEW_CANDIDATES, "seeds": SEEDS_PER_PART}
+        # Each query frame compares its descriptor with every view of every part the filter keeps.
+        order = knn_plan.distance(sql.SQL("d.descriptor"), sql.SQL("q.v"), knn_plan.exact(
+            where, rows, scan_views.VIEW_COUNT * len(query.descriptors)))
         # Each query frame's nearest views (the filter inside, so that iterative index scans keep
         # going until enough pass it); per part its best views, each with the frame that matched.
         out.append((sql.SQL("""
@@ -181,13 +189,13 @@ def knn_statements(query: QueryEncoding, n: int, where: list, exclude: str | Non
                     SELECT d.model_id, d.frame, d.descriptor <=> q.v AS dist
                       FROM scan_view_descriptors d JOIN cad_models m ON m.id = d.model_id
                      WHERE m.surface_sample IS NOT NULL AND {cond}
-                     ORDER BY d.descriptor <=> q.v LIMIT %(nv)s) h),
+                     ORDER BY {order} LIMIT %(nv)s) h),
             ranked AS (SELECT *, row_number() OVER (PARTITION BY model_id ORDER BY dist) AS r FROM hits),
             best AS (SELECT model_id, min(dist) AS dist, array_agg(frame ORDER BY r) AS frames,
                             array_agg(variant ORDER BY r) AS variants
                        FROM ranked WHERE r <= %(seeds)s GROUP BY model_id)
             SELECT {cols}, best.dist, best.frames, best.variants FROM best JOIN cad_models m ON m.id = best.model_id
-             ORDER BY best.dist LIMIT %(nview)s""").format(cond=cond, cols=cols), vparams))
+             ORDER BY best.dist LIMIT %(nview)s""").format(cond=cond, cols=cols, order=order), vparams))
     return out
 
 

@@ -19,6 +19,7 @@ from psycopg import sql
 
 from cadfinder import filters as filters_mod
 from cadfinder import text_query
+from cadfinder.db import knn_plan
 from cadfinder.errors import InputError
 from cadfinder.search import Result, SearchResult
 
@@ -42,31 +43,40 @@ def coverage_warning(parts: int, embedded: int) -> list[str]:
     return []
 
 
-def text_statement(q: np.ndarray, words: str, where: list, n: int) -> tuple[sql.Composable, dict]:
-    """SQL for text candidates: the union of the three lists, with each one's similarity."""
+def text_statement(q: np.ndarray, words: str, where: list, n: int,
+                   rows: float | None = None) -> tuple[sql.Composable, dict]:
+    """SQL for text candidates: the union of the three lists, with each one's similarity.
+    `rows`: the parts the filters keep, as PostgreSQL estimates them (db.knn_plan)."""
     cond, params = filters_mod.to_sql(where)
     params |= {"q": np.asarray(q, np.float32), "n": n, "words": words}
     tsq = sql.SQL("replace(plainto_tsquery('english', %(words)s)::text, '&', '|')::tsquery")
+    exact = knn_plan.exact(where, rows)
+    by_image, by_text = (knn_plan.distance(sql.SQL(col), sql.Placeholder("q"), exact)
+                         for col in ("image_embedding", "text_embedding"))
     return sql.SQL("""
             WITH c AS (
                 (SELECT id FROM cad_models m WHERE image_embedding IS NOT NULL AND {cond}
-                  ORDER BY image_embedding <=> %(q)s LIMIT %(n)s)
+                  ORDER BY {by_image} LIMIT %(n)s)
                 UNION
                 (SELECT id FROM cad_models m WHERE text_embedding IS NOT NULL AND {cond}
-                  ORDER BY text_embedding <=> %(q)s LIMIT %(n)s)
+                  ORDER BY {by_text} LIMIT %(n)s)
                 UNION
                 (SELECT id FROM cad_models m WHERE search_text @@ {tsq} AND {cond}
                   ORDER BY ts_rank_cd(search_text, {tsq}, 32) DESC LIMIT %(n)s))
             SELECT {cols}, m.feature_counts, m.genome->'parameters', m.size_x_mm, m.size_y_mm, m.size_z_mm,
                    1 - (m.image_embedding <=> %(q)s), 1 - (m.text_embedding <=> %(q)s),
                    ts_rank_cd(m.search_text, {tsq}, 32)
-              FROM c JOIN cad_models m ON m.id = c.id""").format(cond=cond, tsq=tsq, cols=_COLS), params
+              FROM c JOIN cad_models m ON m.id = c.id""").format(cond=cond, tsq=tsq, cols=_COLS, by_image=by_image,
+                                                                   by_text=by_text), params
 
 
-def sketch_statement(q: np.ndarray, where: list, n: int) -> tuple[sql.Composable, dict]:
+def sketch_statement(q: np.ndarray, where: list, n: int, rows: float | None = None) -> tuple[sql.Composable, dict]:
     """SQL for sketch candidates: best line-drawing view per part. The filters apply to the views
-    before their LIMIT (the HNSW scan goes on until enough views pass: iterative scans), so a
-    filtered query gets its n parts however far the sketch is from what the filter keeps."""
+    before their LIMIT (the HNSW scan goes on until enough views pass: iterative scans; with few
+    parts left, `rows` as PostgreSQL estimates them, all their views are compared: db.knn_plan),
+    so a filtered query gets its n parts however far the sketch is from what the filter keeps."""
+    from cadfinder.views import VIEWS
+
     cond, params = filters_mod.to_sql(where)
     params |= {"q": np.asarray(q, np.float32), "n": n, "nv": n * 6, "style": LINE_STYLE}
     view_filter = sql.SQL("") if not where else sql.SQL(
@@ -74,10 +84,11 @@ def sketch_statement(q: np.ndarray, where: list, n: int) -> tuple[sql.Composable
     return sql.SQL("""
         WITH v AS MATERIALIZED (
             SELECT pv.model_id, 1 - (pv.embedding <=> %(q)s) AS sim FROM part_views pv
-             WHERE pv.style = %(style)s {view_filter} ORDER BY pv.embedding <=> %(q)s LIMIT %(nv)s),
+             WHERE pv.style = %(style)s {view_filter} ORDER BY {order} LIMIT %(nv)s),
         best AS (SELECT model_id, max(sim) AS sim FROM v GROUP BY model_id)
         SELECT {cols}, best.sim FROM best JOIN cad_models m ON m.id = best.model_id
-         ORDER BY best.sim DESC LIMIT %(n)s""").format(cols=_COLS, view_filter=view_filter), params
+         ORDER BY best.sim DESC LIMIT %(n)s""").format(cols=_COLS, view_filter=view_filter, order=knn_plan.distance(
+        sql.SQL("pv.embedding"), sql.Placeholder("q"), knn_plan.exact(where, rows, len(VIEWS)))), params
 
 
 def sketch_is_blank(grey: np.ndarray) -> bool:

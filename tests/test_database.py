@@ -238,3 +238,45 @@ def test_concurrent_init_and_shared_uri(fresh_home, tmp_path):
         assert tuple(map(int, st["pgvector"].split(".")[:2])) >= (0, 8)  # as numbers: "0.10" > "0.8"
     finally:
         other.cleanup()
+
+
+def test_knn_plan_reads_few_filtered_vectors_exactly():
+    from cadfinder import filters
+    from cadfinder.db import knn_plan
+
+    f = [filters.parse("material=steel")]
+    assert not knn_plan.exact([], 10)  # unfiltered: the index has the table to itself
+    assert knn_plan.exact(f, 10) and knn_plan.exact(f, knn_plan.EXACT_VECTORS)
+    assert not knn_plan.exact(f, knn_plan.EXACT_VECTORS + 1) and not knn_plan.exact(f, None)
+    assert not knn_plan.exact(f, knn_plan.EXACT_VECTORS // 48 + 1, vectors_per_row=48)
+    assert knn_plan.estimated_rows([([{"Plan": {"Plan Rows": 37}}],)]) == 37.0
+
+
+def test_a_selective_filter_reads_its_rows_exactly(library):
+    """The plan a filtered k-NN query gets: estimated by PostgreSQL, read without the vector index
+    when few parts pass, and the answer is the exact nearest of those parts."""
+    from cadfinder import filters, search
+    from cadfinder.db import knn_plan
+
+    rng = np.random.default_rng(3)
+    pns = [f"K-{uuid.uuid4().hex[:8]}" for _ in range(6)]
+    latents = rng.standard_normal((6, 256)).astype(np.float32)
+    with connection.connect(connection.target(library, role="admin")) as conn:
+        try:
+            for pn, z in zip(pns, latents):
+                conn.execute("INSERT INTO cad_models (part_number, material, sdf_latent, surface_sample) "
+                             "VALUES (%s, 'unobtainium', %s, '\\x00')", (pn, z))
+            conn.execute("ANALYZE cad_models")
+            where = [filters.parse("material=unobtainium")]
+            rows = knn_plan.estimated_rows(conn.execute(*knn_plan.estimate_statement(where)).fetchall())
+            assert 1 <= rows <= 60 and knn_plan.exact(where, rows)
+            q = rng.standard_normal(256).astype(np.float32)
+            (statement, params), = search.knn_statements(search.QueryEncoding(q, None, []), 3, where, views=False,
+                                                         rows=rows)
+            plan = " ".join(r[0] for r in conn.execute(psycopg.sql.SQL("EXPLAIN ") + statement, params))
+            assert "sdf_latent_hnsw" not in plan and "hnsw" not in plan.lower(), plan
+            got = [r[0] for r in conn.execute(statement, params).fetchall()]
+            cos = latents @ q / np.linalg.norm(latents, axis=1) / np.linalg.norm(q)
+            assert got == [pns[i] for i in np.argsort(-cos)[:3]]
+        finally:
+            conn.rollback()
