@@ -3,8 +3,10 @@ scan in any pose and scale, mesh, "more like this"; split into load, encode, dat
 and for scans and meshes the time to the first answer (the vectors' answer the app lists while
 the re-rank runs).
 
-Baseline, in the same process: the same queries with the HNSW indexes disabled (exact scans),
-so the ratio shows what the index buys at this library size.
+Baselines, in the same process: the same queries with the HNSW indexes disabled (exact scans),
+so the ratio shows what the index buys at this library size; and the scan and mesh queries
+re-ranked on scipy's cKDTree, the nearest-neighbour trees of cadfinder 0.2.0 (geometry.nearest),
+whose answers are the same.
 
     python bench/bench_query_latency.py [--catalog DIR] [--queries 20]   (uses the configured library)
 """
@@ -82,11 +84,33 @@ def main() -> None:
                     ts.append({**r.timings_ms, "wall": wall, "first": first.get("first", wall)})
                 rows[(tag, kind)] = {k: float(np.median([x.get(k, 0.0) for x in ts]))
                                      for k in ("encode", "database", "rerank", "first", "wall")}
+        # The re-rank on cKDTree (cadfinder 0.2.0's trees) against pykdtree, on the same queries.
+        from scipy.spatial import cKDTree
+
+        from cadfinder import rerank, search
+
+        rerank_ms = {}
+        for trees in ("pykdtree", "cKDTree"):
+            tree_class = cKDTree if trees == "cKDTree" else search.NearestTree
+            old = search.NearestTree, rerank.NearestTree
+            search.NearestTree = rerank.NearestTree = tree_class
+            geo._trees.clear()
+            try:
+                for kind, clouds, metric in (("partial scan", scans, True), ("scan any pose", posed, False),
+                                             ("full mesh", meshes, True)):
+                    ts = [geo.search_points(c, 10, metric=metric).timings_ms["rerank"] for c in clouds]
+                    rerank_ms[(trees, kind)] = float(np.median(ts))
+            finally:
+                search.NearestTree, rerank.NearestTree = old
     print(f"\n{'modality':16s} {'index':11s} {'encode':>8s} {'database':>9s} {'rerank':>8s} {'first':>8s} "
           f"{'total':>8s}  (median ms)")
     for (tag, kind), v in rows.items():
         print(f"{kind:16s} {tag:11s} {v['encode']:8.1f} {v['database']:9.1f} {v['rerank']:8.1f} {v['first']:8.1f} "
               f"{v['wall']:8.1f}")
+    print(f"\n{'re-rank':16s} {'cKDTree':>9s} {'pykdtree':>9s}  (median ms)  ratio")
+    for kind in ("partial scan", "scan any pose", "full mesh"):
+        a, b = rerank_ms[("cKDTree", kind)], rerank_ms[("pykdtree", kind)]
+        print(f"{kind:16s} {a:9.1f} {b:9.1f}  x{a / b:.2f}")
     print("\nexact / HNSW database time:")
     for kind in ("text", "sketch", "partial scan", "scan any pose", "full mesh", "more like this"):
         a, b = rows[("HNSW", kind)]["database"], rows[("exact scan", kind)]["database"]
