@@ -287,11 +287,10 @@ def cmd_eval_retrieval(args) -> int:
             raise CadfinderError(str(e)) from None
     residuals = report.pop("residuals")
     if args.calibrate:
+        from cadfinder import calibration
+
         cal = retrieval_eval.fit_calibration(residuals)
-        path = search.user_calibration_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(cal, indent=1) + "\n")
-        report["calibration"] = cal | {"written": str(path)}
+        report["calibration"] = cal | {"written": str(calibration.save(calibration.GEOMETRIC, cal))}
     if args.json:
         print(json.dumps(report))
     else:
@@ -494,14 +493,19 @@ def cmd_train_clip(args) -> int:
 
 
 def cmd_eval_clip(args) -> int:
-    from cadfinder import library, models
-    from cadfinder.embeddings.evaluate import evaluate
+    from cadfinder import calibration, library, models
+    from cadfinder.embeddings.evaluate import calibrate, evaluate
 
     s = _settings(args)
     clip = models.clip(s)
     with library.connect(s, args.db) as conn:
         out = evaluate(conn, clip, _catalog_arg(args), queries=args.queries, k=args.k,
                        ef_search=s.index.hnsw_ef_search, progress=not args.json)
+    pairs = out.pop("score_pairs")
+    if args.calibrate:
+        values, report = calibrate(pairs)
+        path = calibration.save(calibration.SEMANTIC, values)
+        out["calibration"] = {"values": values, "held_out_queries": report, "written": str(path)}
     _print(out, args.json)
     return 0
 
@@ -826,6 +830,8 @@ def _evaluation_commands(sub, common) -> None:
     ec.add_argument("--catalog", help="catalog folder (default: the demo catalog)")
     ec.add_argument("--queries", type=int, default=96, help="queries per kind")
     ec.add_argument("--k", type=int, default=10)
+    ec.add_argument("--calibrate", action="store_true",
+                    help="refit the text and sketch score calibrations (on training parts' queries) and save them")
     ec.set_defaults(func=cmd_eval_clip)
 
 

@@ -93,7 +93,8 @@ def text(engines: Engines, query: str, k: int = 10, where: list | None = None):
     clip = yield from _clip(engines)
     scored, parsed = yield from text_scores(clip, query, where or [], semantic_candidates(k))
     warnings = yield from _clip_coverage(engines, clip)
-    return search.SearchResult(query, semantic_search.ranked(scored, k), {}, warnings, parsed=parsed.as_dict())
+    return search.SearchResult(query, semantic_search.ranked(scored, k, "text"), {}, warnings,
+                               parsed=parsed.as_dict())
 
 
 def sketch(engines: Engines, grey: np.ndarray, k: int = 10, where: list | None = None, label: str = "sketch",
@@ -105,12 +106,12 @@ def sketch(engines: Engines, grey: np.ndarray, k: int = 10, where: list | None =
     q = yield Compute(lambda: clip.embed_images(grey[None])[0], label="encode")
     n = semantic_candidates(k)
     rows = yield Fetch(*semantic_search.sketch_statement(q, where or [], n, (yield from filtered_rows(where))))
-    scored, parsed = semantic_search.score_sketch_rows(rows), None
+    scored, parsed, kind = semantic_search.score_sketch_rows(rows), None, "sketch"
     if with_text and with_text.strip():
         tscored, p = yield from text_scores(clip, with_text, where or [], n)
-        scored, parsed = semantic_search.merge_sketch_text(scored, tscored), p.as_dict()
+        scored, parsed, kind = semantic_search.merge_sketch_text(scored, tscored), p.as_dict(), None
     warnings = yield from _clip_coverage(engines, clip)
-    return search.SearchResult(label, semantic_search.ranked(scored, k), {}, warnings, parsed=parsed)
+    return search.SearchResult(label, semantic_search.ranked(scored, k, kind), {}, warnings, parsed=parsed)
 
 
 def points(engines: Engines, cloud: np.ndarray, k: int = 10, where: list | None = None, label: str = "point cloud",

@@ -89,14 +89,8 @@ def evaluate(searcher, conn, catalog, n_queries: int = 100, k: int = 10, progres
 
 
 def fit_calibration(residuals: list[tuple[float, bool]]) -> dict:
-    """Logistic P(top result is the exact part | residual), fitted by a small grid search."""
-    r = np.array([x for x, _ in residuals])
-    y = np.array([c for _, c in residuals], float)
-    best = None
-    for r_half in np.quantile(r, np.linspace(0.05, 0.95, 37)):
-        for width in np.geomspace(0.0005, 0.05, 40):
-            p = 1 / (1 + np.exp(np.clip((r - r_half) / width, -50, 50)))
-            nll = -np.mean(y * np.log(p + 1e-9) + (1 - y) * np.log(1 - p + 1e-9))
-            if best is None or nll < best[0]:
-                best = (nll, float(r_half), float(width))
-    return {"r_half": best[1], "width": best[2], "fitted_on": len(r)}
+    """Logistic P(top result is the exact part | residual) (calibration.fit)."""
+    from cadfinder import calibration
+
+    r_half, width, _ = calibration.fit([x for x, _ in residuals], [c for _, c in residuals])
+    return {"r_half": r_half, "width": width, "fitted_on": len(residuals)}

@@ -8,7 +8,6 @@ fits judged on all points) -> calibrated score.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import OrderedDict
@@ -25,7 +24,6 @@ from cadfinder.errors import CadfinderError, InputError
 from cadfinder.geometry.compare import shape_distance
 from cadfinder.geometry.nearest import NearestTree
 from cadfinder.geometry.normalize import pca_frames
-from cadfinder.resources import resource_path
 from cadfinder.stored import unpack_surface
 
 # Residual (trimmed mean distance, unit-sphere units) at which the score is 0.5, and its spread;
@@ -34,32 +32,17 @@ DEFAULT_CALIBRATION = {"r_half": 0.02, "width": 0.006}
 
 
 def user_calibration_path():
-    """Where `cadfinder eval retrieval --calibrate` writes: the user's data dir (the installed
-    resources stay as shipped, and may not be writable)."""
-    from cadfinder.settings import data_dir
+    """Where `cadfinder eval retrieval --calibrate` writes (calibration.user_path)."""
+    from cadfinder import calibration as cal
 
-    return data_dir() / "models" / "calibration.json"
+    return cal.user_path(cal.GEOMETRIC)
 
 
 def calibration() -> dict:
-    """The score calibration: the user's fitted one, else the shipped one, else the defaults. A
-    file that cannot be used is named in a warning, not passed over in silence."""
-    import math
-    import warnings
+    """The geometric score calibration (r_half, width): see cadfinder.calibration."""
+    from cadfinder import calibration as cal
 
-    for path in (user_calibration_path(), resource_path("models", "calibration.json")):
-        if not path.exists():
-            continue
-        try:
-            values = json.loads(path.read_text())
-            cal = {k: float(values[k]) for k in DEFAULT_CALIBRATION}
-            if not all(math.isfinite(v) and v > 0 for v in cal.values()):
-                raise ValueError(f"{cal} are not all positive numbers")
-            return cal
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            warnings.warn(f"score calibration {path} cannot be used ({type(e).__name__}: {e}); passed over",
-                          stacklevel=2)
-    return dict(DEFAULT_CALIBRATION)
+    return cal.load(cal.GEOMETRIC, DEFAULT_CALIBRATION)
 
 
 def score_from_residual(r: float, cal: dict) -> float:
@@ -78,6 +61,7 @@ class Result:
     residual: float | None = None
     latent_distance: float | None = None
     fitted_query: np.ndarray | None = None  # query points in the part's canonical frame, as fitted
+    raw_score: float | None = None  # text and sketch: the score before its calibration
 
     def as_dict(self) -> dict:
         d = {k: getattr(self, k) for k in ("part_number", "score", "name", "family", "material", "mass_kg")}

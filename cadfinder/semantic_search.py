@@ -8,6 +8,8 @@ Sketch: image embedding of the canvas -> k-NN over the line-drawing views of eve
         best view per part.
 Hybrid: sketch + text: W_HYBRID_SKETCH * sketch + (1 - W_HYBRID_SKETCH) * text score;
         point cloud + text: W_HYBRID_GEOMETRY * calibrated geometric score + the rest * text score.
+Shown scores: text and sketch scores through their calibrations (cadfinder.calibration: how
+likely a part is of the family asked for); hybrids as merged.
 The statements and the scoring live here; the steps of each query, in cadfinder.queries.
 """
 
@@ -167,8 +169,27 @@ def combine_geometry_text(res: SearchResult, text_scored: dict) -> None:
     res.results.sort(key=lambda x: -x.score)
 
 
-def ranked(scored: dict, k: int) -> list[Result]:
-    return sorted((_result(r, s) for r, s in scored.values()), key=lambda x: -x.score)[:k]
+# Used only without a calibration file (resources/models/semantic_calibration.json is shipped).
+DEFAULT_CALIBRATION = {"text_mid": 0.55, "text_width": 0.02, "sketch_mid": 0.65, "sketch_width": 0.1}
+
+
+def semantic_calibration() -> dict:
+    from cadfinder import calibration
+
+    return calibration.load(calibration.SEMANTIC, DEFAULT_CALIBRATION)
+
+
+def ranked(scored: dict, k: int, kind: str | None = None) -> list[Result]:
+    """The k best scored parts; with `kind` ("text" or "sketch") each score is shown through that
+    kind's calibration (the order is the same: the map rises), the raw one kept as raw_score."""
+    out = sorted((_result(r, s) for r, s in scored.values()), key=lambda x: -x.score)[:k]
+    if kind is not None:
+        from cadfinder.calibration import rising
+
+        cal = semantic_calibration()
+        for r in out:
+            r.raw_score, r.score = r.score, rising(r.score, cal[f"{kind}_mid"], cal[f"{kind}_width"])
+    return out
 
 
 class SemanticSearcher:

@@ -178,6 +178,56 @@ def test_eval_clip_command(ingested, small_catalog):
         assert out[kind]["latency_ms_p50"] > 0
 
 
+def test_eval_clip_calibrates_text_and_sketch_scores(ingested, small_catalog):
+    """`eval clip --calibrate` fits on the training parts' queries, measures on the held-out
+    parts', and writes to the user's data dir, from where searches read it."""
+    from cadfinder import calibration, semantic_search
+
+    path = calibration.user_path(calibration.SEMANTIC)
+    try:
+        r = run_cli("eval", "clip", "--catalog", small_catalog, "--queries", "12", "--k", "3", "--calibrate",
+                    "--json", timeout=300)
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)["calibration"]
+        assert out["written"] == str(path)
+        assert semantic_search.semantic_calibration() == pytest.approx(out["values"])
+        for kind in ("text", "sketch"):
+            held = out["held_out_queries"][kind]
+            assert held["fitted_on"] > 0 and held["measured_on"] > 0, held
+            assert 0 <= held["mean_shown_score"] <= 1 and held["log_loss"] >= 0
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def test_shown_text_and_sketch_scores_are_calibrated_and_keep_the_order():
+    from cadfinder import calibration, semantic_search
+
+    cal = semantic_search.semantic_calibration()
+    raw = [0.40, 0.52, 0.55, 0.58, 0.75]
+    scored = {i: ((i, f"P-{i}", "n", "flange", "steel", 1.0), s) for i, s in enumerate(raw)}
+    for kind in ("text", "sketch"):
+        out = semantic_search.ranked(scored, 4, kind)
+        assert [r.part_number for r in out] == ["P-4", "P-3", "P-2", "P-1"]
+        assert [r.raw_score for r in out] == sorted(raw, reverse=True)[:4]
+        assert [r.score for r in out] == [calibration.rising(r.raw_score, cal[f"{kind}_mid"], cal[f"{kind}_width"])
+                                          for r in out]
+        assert all(0 < r.score < 1 for r in out) and out[0].score > out[-1].score
+    plain = semantic_search.ranked(scored, 2)  # hybrids: as merged
+    assert [r.score for r in plain] == [0.75, 0.58] and plain[0].raw_score is None
+
+
+def test_calibration_fit_recovers_a_logistic():
+    from cadfinder import calibration
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.3, 0.9, 4000)
+    y = rng.random(4000) < np.array([calibration.rising(v, 0.6, 0.05) for v in x])
+    mid, width, _ = calibration.fit(x, y, increasing=True)
+    assert abs(mid - 0.6) < 0.02 and 0.035 < width < 0.07, (mid, width)
+    mid, width, _ = calibration.fit(-x, y)  # decreasing (residuals)
+    assert abs(mid + 0.6) < 0.02 and 0.035 < width < 0.07, (mid, width)
+
+
 def test_rendering_then_building_a_model_does_not_crash(shipped_clip):
     """Ingestion renders views, then builds the CLIP model; triton's LLVM loaded after Mesa's
     crashed the process. The guard is taken where rendering starts, not on importing cadfinder."""

@@ -4,7 +4,8 @@ Queries are built so the model never saw them: text from the held-out phrasings 
 names (captions.EVAL_*), sketches from camera directions turned away from the training
 cameras and sketchified with seeds training never used. Half of the queries come from the
 catalog's held-out parts (whose views and captions the model never trained on), half from
-training parts; precision is reported for both halves.
+training parts; precision is reported for both halves. `calibrate` fits the text and sketch
+score calibrations on the training parts' queries and measures them on the held-out parts'.
 """
 
 from __future__ import annotations
@@ -52,9 +53,11 @@ def evaluate(conn, clip, catalog: str | Path, queries: int = 96, k: int = 10, ef
         n = min(len(pool), queries // 2 if split == "heldout" else queries - len(pick))
         pick += [pool[i] for i in rng.choice(len(pool), size=n, replace=False)]
     searcher = SemanticSearcher(conn, clip, ef_search=ef_search)
-    out = {"library_parts": len(stored), "heldout_parts": sum(p.split == "heldout" for p in parts), "k": k}
+    out = {"library_parts": len(stored), "heldout_parts": sum(p.split == "heldout" for p in parts), "k": k,
+           "score_pairs": {}}
     for kind in ("text", "sketch"):
         p_all, held, hit, lat, examples = [], [], [], [], []
+        pairs = out["score_pairs"][kind] = []  # (raw score, of the query's family, query from a held-out part)
         for p in tqdm(pick, desc=f"eval {kind}", unit="query", disable=not progress, file=sys.stderr):
             meta = json.loads((catalog / f"{p.part_number}.json").read_text())
             if kind == "text":
@@ -73,6 +76,7 @@ def evaluate(conn, clip, catalog: str | Path, queries: int = 96, k: int = 10, ef
                 res = searcher.search_sketch(q, k=k)
                 lat.append(1000 * (time.perf_counter() - t))
             p_all.append(_precision(res.results, p.family, k))
+            pairs += [(r.raw_score, r.family == p.family, p.split == "heldout") for r in res.results[:k]]
             held.append(p.split == "heldout")
             hit.append(any(r.part_number == p.part_number for r in res.results[:k]))
             if kind == "text" and len(examples) < 8:
@@ -88,3 +92,27 @@ def evaluate(conn, clip, catalog: str | Path, queries: int = 96, k: int = 10, ef
         if examples:
             out[kind]["examples"] = examples
     return out
+
+
+def calibrate(score_pairs: dict) -> tuple[dict, dict]:
+    """The semantic calibration (cadfinder.calibration.SEMANTIC) fitted on the training parts'
+    queries, and how it does on the held-out parts' queries: the mean shown score against the
+    share of results of the asked-for family, the log-loss, and the spread of shown scores."""
+    from cadfinder.calibration import fit, rising
+
+    values, report = {}, {}
+    for kind, pairs in score_pairs.items():
+        raw, match, held = (np.array(x, float) for x in zip(*pairs))
+        train, test = held == 0, held == 1
+        mid, width, _ = fit(raw[train], match[train], increasing=True)
+        values |= {f"{kind}_mid": mid, f"{kind}_width": width}
+        shown = np.array([rising(x, mid, width) for x in raw[test]])
+        y = match[test]
+        report[kind] = {"fitted_on": int(train.sum()), "measured_on": int(test.sum()),
+                        "mean_shown_score": round(float(shown.mean()), 3),
+                        "share_of_asked_family": round(float(y.mean()), 3),
+                        "log_loss": round(float(-np.mean(y * np.log(shown + 1e-9)
+                                                         + (1 - y) * np.log(1 - shown + 1e-9))), 3),
+                        "shown_score_p5_p95": [round(float(np.percentile(shown, q)), 3) for q in (5, 95)],
+                        "raw_score_p5_p95": [round(float(np.percentile(raw[test], q)), 3) for q in (5, 95)]}
+    return values, report
