@@ -70,12 +70,12 @@ def _view_coverage(engines: Engines) -> list[str]:
     return list(engines.warnings[key])
 
 
-def filtered_rows(where: list):
+def filter_estimate(where: list):
     """PostgreSQL's estimate of the parts the filters keep (None without filters): knn_plan
     reads few exactly rather than through the vector indexes."""
     if not where:
         return None
-    return knn_plan.estimated_rows((yield Fetch(*knn_plan.estimate_statement(where))))
+    return knn_plan.estimate((yield Fetch(*knn_plan.estimate_statement(where))))
 
 
 def text_scores(clip, text: str, where: list, n: int):
@@ -83,7 +83,7 @@ def text_scores(clip, text: str, where: list, n: int):
     parsed = text_query.parse(text)
     q = yield Compute(lambda: clip.embed_texts([parsed.text])[0], label="encode")
     where = list(where) + parsed.filters()
-    rows = yield Fetch(*semantic_search.text_statement(q, parsed.text, where, n, (yield from filtered_rows(where))))
+    rows = yield Fetch(*semantic_search.text_statement(q, parsed.text, where, n, (yield from filter_estimate(where))))
     return semantic_search.score_text_rows(rows, parsed), parsed
 
 
@@ -105,7 +105,7 @@ def sketch(engines: Engines, grey: np.ndarray, k: int = 10, where: list | None =
     clip = yield from _clip(engines)
     q = yield Compute(lambda: clip.embed_images(grey[None])[0], label="encode")
     n = semantic_candidates(k)
-    rows = yield Fetch(*semantic_search.sketch_statement(q, where or [], n, (yield from filtered_rows(where))))
+    rows = yield Fetch(*semantic_search.sketch_statement(q, where or [], n, (yield from filter_estimate(where))))
     scored, parsed, kind = semantic_search.score_sketch_rows(rows), None, "sketch"
     if with_text and with_text.strip():
         tscored, p = yield from text_scores(clip, with_text, where or [], n)
@@ -124,9 +124,9 @@ def points(engines: Engines, cloud: np.ndarray, k: int = 10, where: list | None 
     s = yield from _geometry(engines)
     fitted = max(k, HYBRID_GEOMETRIC_K) if hybrid else k
     query = yield Compute(s.encode, (cloud, rerank), label="encode")
-    lists, rows = [], (yield from filtered_rows(where))
+    lists, est = [], (yield from filter_estimate(where))
     for statement, params in search.knn_statements(query, s.candidate_count(fitted, rerank), where or [],
-                                                   views=rerank, rows=rows):
+                                                   views=rerank, est=est):
         lists.append((yield Fetch(statement, params)))
     warnings = (yield from _view_coverage(engines)) if rerank else []
     candidates = search.merge_knn(lists)
@@ -149,8 +149,8 @@ def like(engines: Engines, part_number: str, k: int = 10, where: list | None = N
     rows = yield Fetch(search.LIKE_SOURCE_SQL, (part_number,))
     z, pts = search.like_source(part_number, rows[0] if rows else None)
     n = max(k, s.candidates)
-    lists, rows = [], (yield from filtered_rows(where))
+    lists, est = [], (yield from filter_estimate(where))
     for statement, params in search.knn_statements(search.QueryEncoding(z, None, []), n, where or [],
-                                                   exclude=part_number, views=False, rows=rows):
+                                                   exclude=part_number, views=False, est=est):
         lists.append((yield Fetch(statement, params)))
     return (yield Compute(s.rerank_like, (part_number, pts, search.merge_knn(lists, n), k), label="rerank"))

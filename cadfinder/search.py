@@ -133,11 +133,11 @@ class Candidate:
 
 
 def knn_statements(query: QueryEncoding, n: int, where: list, exclude: str | None = None,
-                   views: bool = True, rows: float | None = None) -> list[tuple[sql.Composable, dict]]:
+                   views: bool = True, est=None) -> list[tuple[sql.Composable, dict]]:
     """SQL for the nearest parts to a query: by the complete-shape latent (filtered in the index
     scan) and, with `views`, by the descriptors of their simulated one-view scans (best views
-    per part, with their frames). `rows`: the parts the filters keep, as PostgreSQL estimates
-    them (knn_plan: few are read exactly instead of through the index)."""
+    per part, with their frames). `est`: PostgreSQL's knn_plan.Estimate for the filters (few
+    parts are read exactly instead of through the index)."""
     from cadfinder.db import knn_plan
     from cadfinder.geometry import scan_views
 
@@ -155,7 +155,7 @@ def knn_statements(query: QueryEncoding, n: int, where: list, exclude: str | Non
              ORDER BY {order} LIMIT %(n)s)
         SELECT {cols}, nn.dist, NULL::real[], NULL::int[] FROM nn JOIN cad_models m ON m.id = nn.id
          ORDER BY nn.dist""").format(cond=cond, cols=cols, order=knn_plan.distance(
-        sql.SQL("sdf_latent"), sql.Placeholder("z"), knn_plan.exact(where, rows))), params)]
+        sql.SQL("sdf_latent"), sql.Placeholder("z"), knn_plan.exact(where, est))), params)]
     if views:
         from pgvector import HalfVector
 
@@ -163,7 +163,7 @@ def knn_statements(query: QueryEncoding, n: int, where: list, exclude: str | Non
                                   "nview": VIEW_CANDIDATES, "seeds": SEEDS_PER_PART}
         # Each query frame compares its descriptor with every view of every part the filter keeps.
         order = knn_plan.distance(sql.SQL("d.descriptor"), sql.SQL("q.v"), knn_plan.exact(
-            where, rows, scan_views.VIEW_COUNT * len(query.descriptors)))
+            where, est, scan_views.VIEW_COUNT * len(query.descriptors)))
         # Each query frame's nearest views (the filter inside, so that iterative index scans keep
         # going until enough pass it); per part its best views, each with the frame that matched.
         out.append((sql.SQL("""

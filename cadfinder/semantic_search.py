@@ -45,14 +45,13 @@ def coverage_warning(parts: int, embedded: int) -> list[str]:
     return []
 
 
-def text_statement(q: np.ndarray, words: str, where: list, n: int,
-                   rows: float | None = None) -> tuple[sql.Composable, dict]:
+def text_statement(q: np.ndarray, words: str, where: list, n: int, est=None) -> tuple[sql.Composable, dict]:
     """SQL for text candidates: the union of the three lists, with each one's similarity.
-    `rows`: the parts the filters keep, as PostgreSQL estimates them (db.knn_plan)."""
+    `est`: PostgreSQL's estimate for the filters (db.knn_plan.Estimate)."""
     cond, params = filters_mod.to_sql(where)
     params |= {"q": np.asarray(q, np.float32), "n": n, "words": words}
     tsq = sql.SQL("replace(plainto_tsquery('english', %(words)s)::text, '&', '|')::tsquery")
-    exact = knn_plan.exact(where, rows)
+    exact = knn_plan.exact(where, est)
     by_image, by_text = (knn_plan.distance(sql.SQL(col), sql.Placeholder("q"), exact)
                          for col in ("image_embedding", "text_embedding"))
     return sql.SQL("""
@@ -72,10 +71,10 @@ def text_statement(q: np.ndarray, words: str, where: list, n: int,
                                                                    by_text=by_text), params
 
 
-def sketch_statement(q: np.ndarray, where: list, n: int, rows: float | None = None) -> tuple[sql.Composable, dict]:
+def sketch_statement(q: np.ndarray, where: list, n: int, est=None) -> tuple[sql.Composable, dict]:
     """SQL for sketch candidates: best line-drawing view per part. The filters apply to the views
     before their LIMIT (the HNSW scan goes on until enough views pass: iterative scans; with few
-    parts left, `rows` as PostgreSQL estimates them, all their views are compared: db.knn_plan),
+    parts left, as PostgreSQL estimates them in `est`, all their views are compared: db.knn_plan),
     so a filtered query gets its n parts however far the sketch is from what the filter keeps."""
     from cadfinder.views import VIEWS
 
@@ -90,7 +89,7 @@ def sketch_statement(q: np.ndarray, where: list, n: int, rows: float | None = No
         best AS (SELECT model_id, max(sim) AS sim FROM v GROUP BY model_id)
         SELECT {cols}, best.sim FROM best JOIN cad_models m ON m.id = best.model_id
          ORDER BY best.sim DESC LIMIT %(n)s""").format(cols=_COLS, view_filter=view_filter, order=knn_plan.distance(
-        sql.SQL("pv.embedding"), sql.Placeholder("q"), knn_plan.exact(where, rows, len(VIEWS)))), params
+        sql.SQL("pv.embedding"), sql.Placeholder("q"), knn_plan.exact(where, est, len(VIEWS)))), params
 
 
 def sketch_is_blank(grey: np.ndarray) -> bool:

@@ -245,11 +245,18 @@ def test_knn_plan_reads_few_filtered_vectors_exactly():
     from cadfinder.db import knn_plan
 
     f = [filters.parse("material=steel")]
-    assert not knn_plan.exact([], 10)  # unfiltered: the index has the table to itself
-    assert knn_plan.exact(f, 10) and knn_plan.exact(f, knn_plan.EXACT_VECTORS)
-    assert not knn_plan.exact(f, knn_plan.EXACT_VECTORS + 1) and not knn_plan.exact(f, None)
-    assert not knn_plan.exact(f, knn_plan.EXACT_VECTORS // 48 + 1, vectors_per_row=48)
-    assert knn_plan.estimated_rows([([{"Plan": {"Plan Rows": 37}}],)]) == 37.0
+    few, many = knn_plan.Estimate(10), knn_plan.Estimate(knn_plan.EXACT_VECTORS + 1)
+    assert not knn_plan.exact([], few)  # unfiltered: the index has the table to itself
+    assert knn_plan.exact(f, few) and knn_plan.exact(f, knn_plan.Estimate(knn_plan.EXACT_VECTORS))
+    assert not knn_plan.exact(f, many) and not knn_plan.exact(f, None)
+    assert not knn_plan.exact(f, knn_plan.Estimate(knn_plan.EXACT_VECTORS // 48 + 1), vectors_per_row=48)
+    # No index finds the rows: exact only while reading the whole table is cheap.
+    assert knn_plan.exact(f, knn_plan.Estimate(10, scan_cost=216.0))
+    assert not knn_plan.exact(f, knn_plan.Estimate(10, scan_cost=knn_plan.EXACT_SCAN_COST + 1))
+    plan = [([{"Plan": {"Node Type": "Seq Scan", "Plan Rows": 37, "Total Cost": 216.0}}],)]
+    assert knn_plan.estimate(plan) == knn_plan.Estimate(37.0, 216.0)
+    plan = [([{"Plan": {"Node Type": "Index Only Scan", "Plan Rows": 37, "Total Cost": 9.4}}],)]
+    assert knn_plan.estimate(plan) == knn_plan.Estimate(37.0, None)
 
 
 def test_a_selective_filter_reads_its_rows_exactly(library):
@@ -268,11 +275,11 @@ def test_a_selective_filter_reads_its_rows_exactly(library):
                              "VALUES (%s, 'unobtainium', %s, '\\x00')", (pn, z))
             conn.execute("ANALYZE cad_models")
             where = [filters.parse("material=unobtainium")]
-            rows = knn_plan.estimated_rows(conn.execute(*knn_plan.estimate_statement(where)).fetchall())
-            assert 1 <= rows <= 60 and knn_plan.exact(where, rows)
+            est = knn_plan.estimate(conn.execute(*knn_plan.estimate_statement(where)).fetchall())
+            assert 1 <= est.rows <= 60 and knn_plan.exact(where, est), est
             q = rng.standard_normal(256).astype(np.float32)
             (statement, params), = search.knn_statements(search.QueryEncoding(q, None, []), 3, where, views=False,
-                                                         rows=rows)
+                                                         est=est)
             plan = " ".join(r[0] for r in conn.execute(psycopg.sql.SQL("EXPLAIN ") + statement, params))
             assert "sdf_latent_hnsw" not in plan and "hnsw" not in plan.lower(), plan
             got = [r[0] for r in conn.execute(statement, params).fetchall()]

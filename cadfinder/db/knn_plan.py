@@ -12,32 +12,51 @@ distance from the vector index (`+ 0`), and PostgreSQL reads the filtered rows a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from psycopg import sql
 
 from cadfinder import filters as filters_mod
 
 # Vectors (rows times vectors per row) at most which a filtered query reads them all exactly.
-# bench/bench_pgvector.py, 100,000 rows x 256 dims, this 2-core CPU: exact over 10,000 rows (a
-# 10 % filter) p50 3.8 ms at recall@10 1.00, HNSW 1.3 ms at 0.98; over 1,000 rows 0.6 ms at 1.00.
+# bench/bench_pgvector.py, 256 dims, this 2-core CPU: at 100,000 rows exact over 10,000 rows (a
+# 10 % filter) p50 4.9 ms at recall@10 1.00, HNSW 1.7 ms at 0.98; at 1,000,000 rows exact over
+# 10,000 rows (1 %) 3.8 ms at 1.00, where HNSW (PostgreSQL's own choice) took 13 ms at 0.88.
 EXACT_VECTORS = 10_000
+# Where no index finds the filtered rows, reading them exactly means reading the whole table: only
+# below this planner cost (about 50,000 parts of cad_models; a 1,000-part library costs 216). At
+# 1,000,000 rows such a read took 272 ms, HNSW 19 ms at recall 0.89.
+EXACT_SCAN_COST = 10_000
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """PostgreSQL's estimate for a filter: the parts it keeps, and when finding them means a
+    sequential scan of the table, that scan's planner cost (else None)."""
+
+    rows: float
+    scan_cost: float | None = None
 
 
 def estimate_statement(where: list) -> tuple[sql.Composable, dict]:
-    """EXPLAIN of the parts a filter keeps: the planner's row estimate (see estimated_rows)."""
+    """EXPLAIN of the parts a filter keeps (see estimate)."""
     cond, params = filters_mod.to_sql(where)
     return sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM cad_models m WHERE {}").format(cond), params
 
 
-def estimated_rows(explain_rows: list) -> float:
-    """The planner's estimate of rows from the result of an estimate_statement."""
-    plan = explain_rows[0][0]
-    return float(plan[0]["Plan"]["Plan Rows"])
+def estimate(explain_rows: list) -> Estimate:
+    """The Estimate in the result of an estimate_statement."""
+    plan = explain_rows[0][0][0]["Plan"]
+    seq = plan.get("Node Type") == "Seq Scan"
+    return Estimate(float(plan["Plan Rows"]), float(plan["Total Cost"]) if seq else None)
 
 
-def exact(where: list, rows: float | None, vectors_per_row: int = 1) -> bool:
+def exact(where: list, est: Estimate | None, vectors_per_row: int = 1) -> bool:
     """Whether a query with these filters reads its vectors exactly: only a filter (an
-    unfiltered query has the index to itself) that leaves at most EXACT_VECTORS vectors."""
-    return bool(where) and rows is not None and rows * vectors_per_row <= EXACT_VECTORS
+    unfiltered query has the index to itself) that leaves at most EXACT_VECTORS vectors, found
+    through an index or in a table small enough to read whole."""
+    return (bool(where) and est is not None and est.rows * vectors_per_row <= EXACT_VECTORS
+            and (est.scan_cost is None or est.scan_cost <= EXACT_SCAN_COST))
 
 
 def distance(column: sql.Composable, value: sql.Composable, exact: bool) -> sql.Composable:
