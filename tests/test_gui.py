@@ -77,6 +77,44 @@ def test_sketch_search_and_canvas_editing(window, loop):
     assert c.is_empty()
 
 
+def test_the_sketch_paper_fills_its_panel(qtbot, tmp_path):
+    """No bands around a square: the paper covers the whole panel, ink drawn at its far edge
+    counts, and making the panel another shape keeps every stroke."""
+    from PySide6.QtCore import QEvent, QPointF, Qt
+    from PySide6.QtGui import QMouseEvent
+
+    from cadfinder.gui.sketch_canvas import SketchCanvas
+
+    c = SketchCanvas()
+    qtbot.addWidget(c)
+    c.resize(300, 600)
+    c.show()
+    qtbot.waitExposed(c)
+    shot = c.grab().toImage()
+    shot.save(str(tmp_path / "tall_canvas.png"))
+    # every pixel of the panel but its 1-pixel border is white paper
+    grey = np.array([[shot.pixelColor(x, y).value() for x in range(2, 298, 7)] for y in range(2, 598, 7)])
+    assert grey.min() == 255, np.argwhere(grey < 255)[:5]
+
+    def drag(points):
+        for kind, p in zip([QEvent.Type.MouseButtonPress] + [QEvent.Type.MouseMove] * (len(points) - 1),
+                           points):
+            c.event(QMouseEvent(kind, QPointF(*p), QPointF(*p), Qt.MouseButton.LeftButton,
+                                Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+        c.event(QMouseEvent(QEvent.Type.MouseButtonRelease, QPointF(*points[-1]), QPointF(*points[-1]),
+                            Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier))
+
+    drag([(50, 20), (250, 20), (250, 60)])  # near the top, far outside the middle square
+    inked = c.to_grey() < 128
+    assert inked.any() and np.argwhere(inked)[:, 0].max() < c._origin().y(), "the stroke is above the square"
+    c.stroke([(100, 256), (400, 256)])  # drawing coordinates: the middle square
+    before = int((c.to_grey() < 128).sum())
+    c.resize(700, 250)  # wide now: the paper grows sideways and keeps both strokes
+    qtbot.wait(50)
+    assert int((c.to_grey() < 128).sum()) == before
+    assert c.image.width() >= 700 * c._scale() - 2 and c.image.height() >= 250 * c._scale() - 2
+
+
 def test_drop_a_part_file_searches_and_shows_the_cloud(window, loop, small_catalog, qtbot):
     from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
     from PySide6.QtGui import QDropEvent

@@ -1,13 +1,19 @@
-"""The sketch canvas: pen, eraser, undo/redo, clear, load an image; gives a grey array to search."""
+"""The sketch canvas: pen, eraser, undo/redo, clear, load an image; gives a grey array to search.
+
+The paper fills the panel. Drawing coordinates (`stroke`) are those of a CANVAS_SIZE square in
+the middle of the paper, which spans the panel's short side; the paper extends past it along
+the long side, and grows (never shrinks, so no ink is lost) when the panel takes another shape.
+The search crops the drawing to its ink, so the paper's shape does not matter to it.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-CANVAS_SIZE = 512  # the drawing's own resolution; the widget scales it to fit
+CANVAS_SIZE = 512  # paper pixels across the panel's short side
 UNDO_LIMIT = 50
 
 
@@ -32,13 +38,42 @@ class SketchCanvas(QWidget):
 
     # -- geometry -----------------------------------------------------------------------------
 
-    def _side(self) -> int:
-        return min(self.width(), self.height())
+    def _scale(self) -> float:
+        """Paper pixels per widget pixel: the CANVAS_SIZE square spans the panel's short side."""
+        return CANVAS_SIZE / max(1, min(self.width(), self.height()))
+
+    def _origin(self) -> QPoint:
+        """Where drawing coordinate (0, 0) lies on the paper (the square is centred on it)."""
+        return QPoint((self.image.width() - CANVAS_SIZE) // 2, (self.image.height() - CANVAS_SIZE) // 2)
+
+    def _visible(self) -> QRectF:
+        """The part of the paper the panel shows (centred), in paper pixels."""
+        k = self._scale()
+        w, h = self.width() * k, self.height() * k
+        return QRectF((self.image.width() - w) / 2, (self.image.height() - h) / 2, w, h)
+
+    def _fit_paper(self) -> None:
+        """Grow the paper, centred, until it covers the panel; sizes grow in even steps so that
+        the square stays exactly in the middle."""
+        k = self._scale()
+        need_w = CANVAS_SIZE + 2 * max(0, int(np.ceil((self.width() * k - CANVAS_SIZE) / 2)))
+        need_h = CANVAS_SIZE + 2 * max(0, int(np.ceil((self.height() * k - CANVAS_SIZE) / 2)))
+        w, h = max(self.image.width(), need_w), max(self.image.height(), need_h)
+        if (w, h) != (self.image.width(), self.image.height()):
+            paper = QImage(w, h, QImage.Format.Format_RGB32)
+            paper.fill(Qt.GlobalColor.white)
+            painter = QPainter(paper)
+            painter.drawImage((w - self.image.width()) // 2, (h - self.image.height()) // 2, self.image)
+            painter.end()
+            self.image = paper
 
     def _to_image(self, p) -> QPoint:
-        side = self._side()
-        ox, oy = (self.width() - side) / 2, (self.height() - side) / 2
-        return QPoint(int((p.x() - ox) * CANVAS_SIZE / side), int((p.y() - oy) * CANVAS_SIZE / side))
+        v, k = self._visible(), self._scale()
+        return QPoint(int(v.x() + p.x() * k), int(v.y() + p.y() * k))
+
+    def resizeEvent(self, e):
+        self._fit_paper()
+        super().resizeEvent(e)
 
     # -- drawing ------------------------------------------------------------------------------
 
@@ -56,6 +91,7 @@ class SketchCanvas(QWidget):
         """Draw a polyline in canvas coordinates (0..CANVAS_SIZE) as one undoable stroke."""
         self._push_undo()
         painter = QPainter(self.image)
+        painter.translate(QPointF(self._origin()))
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setPen(self._pen(self.eraser if erase is None else erase))
         for a, b in zip(points, points[1:]):
@@ -88,13 +124,11 @@ class SketchCanvas(QWidget):
             self.changed.emit()
 
     def paintEvent(self, e):
+        self._fit_paper()
         painter = QPainter(self)
-        side = self._side()
-        ox, oy = (self.width() - side) // 2, (self.height() - side) // 2
-        painter.fillRect(self.rect(), self.palette().window())
-        painter.drawImage(self.rect().adjusted(ox, oy, -ox, -oy), self.image)
+        painter.drawImage(QRectF(self.rect()), self.image, self._visible())
         painter.setPen(QPen(QColor("#8899aa"), 1))
-        painter.drawRect(ox, oy, side - 1, side - 1)
+        painter.drawRect(0, 0, self.width() - 1, self.height() - 1)
 
     # -- actions ------------------------------------------------------------------------------
 
@@ -102,6 +136,7 @@ class SketchCanvas(QWidget):
         if self.undo_stack:
             self.redo_stack.append(self.image.copy())
             self.image = self.undo_stack.pop()
+            self._fit_paper()
             self.update()
             self.changed.emit()
 
@@ -109,6 +144,7 @@ class SketchCanvas(QWidget):
         if self.redo_stack:
             self.undo_stack.append(self.image.copy())
             self.image = self.redo_stack.pop()
+            self._fit_paper()
             self.update()
             self.changed.emit()
 
@@ -127,6 +163,7 @@ class SketchCanvas(QWidget):
         scaled = src.scaled(CANVAS_SIZE, CANVAS_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
                             Qt.TransformationMode.SmoothTransformation)
         painter = QPainter(self.image)
+        painter.translate(QPointF(self._origin()))
         painter.drawImage((CANVAS_SIZE - scaled.width()) // 2, (CANVAS_SIZE - scaled.height()) // 2, scaled)
         painter.end()
         self.update()
