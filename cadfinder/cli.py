@@ -503,7 +503,10 @@ def cmd_eval_clip(args) -> int:
                        ef_search=s.index.hnsw_ef_search, progress=not args.json)
     pairs = out.pop("score_pairs")
     if args.calibrate:
-        values, report = calibrate(pairs)
+        try:
+            values, report = calibrate(pairs)
+        except ValueError as e:
+            raise CadfinderError(str(e)) from None
         path = calibration.save(calibration.SEMANTIC, values)
         out["calibration"] = {"values": values, "held_out_queries": report, "written": str(path)}
     _print(out, args.json)

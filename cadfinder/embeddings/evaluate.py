@@ -102,8 +102,13 @@ def calibrate(score_pairs: dict) -> tuple[dict, dict]:
 
     values, report = {}, {}
     for kind, pairs in score_pairs.items():
+        if not pairs:
+            raise ValueError(f"no {kind} results to calibrate on")
         raw, match, held = (np.array(x, float) for x in zip(*pairs))
         train, test = held == 0, held == 1
+        if not train.any() or not test.any():
+            raise ValueError("calibrating needs queries from both training and held-out parts: "
+                             "use a catalog with both (cadfinder catalog build) and more --queries")
         mid, width, _ = fit(raw[train], match[train], increasing=True)
         values |= {f"{kind}_mid": mid, f"{kind}_width": width}
         shown = np.array([rising(x, mid, width) for x in raw[test]])
