@@ -31,6 +31,7 @@ MAX_FILE_BYTES = 2 << 30  # 2 GiB
 MAX_FACES = 5_000_000
 MAX_POINTS = 2_000_000
 MIN_POINTS = 50
+CAD_READ_TIMEOUT = 120.0  # seconds a query's STEP or IGES file may take to read and tessellate
 # Native units of formats that define them; the rest default to millimetres.
 FORMAT_UNITS = {".glb": "m", ".gltf": "m"}
 
@@ -101,6 +102,8 @@ def repair_mesh(mesh: trimesh.Trimesh, name: str) -> tuple[trimesh.Trimesh, list
         raise InputError(f"{name}: the mesh has no triangles")
     if len(f) > MAX_FACES:
         raise InputError(f"{name}: {len(f):,} triangles is more than the {MAX_FACES:,} limit; decimate it first")
+    if f.ndim != 2 or f.shape[1] != 3 or f.min() < 0 or f.max() >= len(v):
+        raise InputError(f"{name}: the file is damaged (triangles refer to vertices it does not have)")
     bad_v = ~np.isfinite(v).all(axis=1)
     if bad_v.any():
         keep = ~bad_v[f].any(axis=1)
@@ -183,16 +186,62 @@ def read_cad(path: Path, tolerance: float | None = None):
     return shape
 
 
-def read_mesh(path: str | Path, units: str | None = None, tolerance: float | None = None) -> MeshRead:
-    """Read a mesh or CAD file as a repaired triangle mesh in millimetres."""
+def _tessellated_cad(path: Path, tolerance: float | None) -> trimesh.Trimesh:
+    """A STEP or IGES file read and tessellated (InputError for anything it cannot read)."""
+    try:
+        return _tessellate_shape(read_cad(path), tolerance)
+    except InputError as e:
+        raise InputError(str(e) if str(e).startswith(path.name) else f"{path.name}: {e}") from None
+    except Exception as e:  # OpenCascade's own exceptions on damaged geometry (seen: Bnd_Box is void)
+        raise InputError(f"{path.name}: cannot tessellate the CAD model: "
+                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+
+
+def _tessellate_in_child(path: str, tolerance: float | None, conn) -> None:
+    try:
+        m = _tessellated_cad(Path(path), tolerance)
+        conn.send(("mesh", np.asarray(m.vertices), np.asarray(m.faces)))
+    except InputError as e:
+        conn.send(("error", str(e)))
+
+
+def _tessellated_cad_isolated(path: Path, tolerance: float | None) -> trimesh.Trimesh:
+    """_tessellated_cad in a child process: a damaged file can crash OpenCascade or keep it busy
+    for minutes (seen fuzzing), which must not take the app down with it."""
+    import multiprocessing as mp
+
+    if mp.current_process().daemon:  # a daemonic worker may not start processes: read it here
+        return _tessellated_cad(path, tolerance)
+    ctx = mp.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_tessellate_in_child, args=(str(path), tolerance, send), daemon=True)
+    child.start()
+    send.close()
+    try:
+        if not receive.poll(CAD_READ_TIMEOUT):
+            raise InputError(f"{path.name}: reading the CAD model took over {CAD_READ_TIMEOUT:.0f} s (damaged, or "
+                             "too large for a query: export it as STL)")
+        reply = receive.recv()
+    except EOFError:
+        raise InputError(f"{path.name}: the CAD reader crashed on this file (damaged?)") from None
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+    if reply[0] == "error":
+        raise InputError(reply[1])
+    return trimesh.Trimesh(reply[1], reply[2], process=False)
+
+
+def read_mesh(path: str | Path, units: str | None = None, tolerance: float | None = None,
+              isolate_cad: bool = False) -> MeshRead:
+    """Read a mesh or CAD file as a repaired triangle mesh in millimetres. With `isolate_cad`, a
+    STEP or IGES file is read in a child process (queries: a crash or hang becomes an error)."""
     path = Path(path)
     _check_file(path)
     suffix = path.suffix.lower()
     if suffix in CAD_SUFFIXES:
-        try:
-            raw = _tessellate_shape(read_cad(path), tolerance)
-        except InputError as e:
-            raise InputError(str(e) if str(e).startswith(path.name) else f"{path.name}: {e}") from None
+        raw = (_tessellated_cad_isolated if isolate_cad else _tessellated_cad)(path, tolerance)
         scale = 1.0 if units is None else _scale_for(path, units)  # OpenCascade already gives mm
     elif suffix in MESH_SUFFIXES:
         raw = _read_trimesh(path)
@@ -355,7 +404,13 @@ def _read_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 def _read_las(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     import laspy
 
-    las = laspy.read(str(path))
+    with laspy.open(str(path)) as f:
+        n, record = int(f.header.point_count), int(f.header.point_format.size)
+        # A damaged header can claim billions of points (seen fuzzing: laspy then spins for
+        # minutes); an uncompressed file must hold what it claims.
+        if path.suffix.lower() == ".las" and n * record > path.stat().st_size:
+            raise InputError(f"{path.name}: the header claims {n:,} points, more than the file holds (damaged?)")
+        las = f.read()
     return np.stack([np.asarray(las.x), np.asarray(las.y), np.asarray(las.z)], axis=1).astype(np.float64), None
 
 
@@ -397,7 +452,7 @@ def read_points(path: str | Path, units: str | None = None, max_points: int = MA
     elif suffix in readers and not (suffix == ".ply" and _ply_has_faces(path)):
         reader = readers[suffix]
     elif suffix in PART_SUFFIXES:
-        m = read_mesh(path, units)
+        m = read_mesh(path, units, isolate_cad=True)
         pts, idx = trimesh.sample.sample_surface_even(m.mesh, 20_000, seed=seed)
         return PointsRead(np.asarray(pts), m.mesh.face_normals[idx], str(path), m.warnings)
     else:
