@@ -34,8 +34,10 @@ class DatabaseSettings:
 
 @dataclass
 class IndexSettings:
-    hnsw_m: int = 16
-    hnsw_ef_construction: int = 64
+    # bench/bench_pgvector.py at 1,000,000 x 256: m 32 / ef_construction 128 gave recall@10 0.998 at
+    # p50 4.7 ms unfiltered (m 16 / 64: 0.87 at 3.7 ms), for a build of 584 s instead of 197 s.
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 128
     hnsw_ef_search: int = 100
 
 

@@ -23,7 +23,7 @@ def test_status_reports_versions(library):
     assert (major, minor) >= (0, 8)
     assert st["schema_version"] == st["latest_schema_version"] >= 1
     assert {i["name"] for i in st["indexes"]} >= {"cad_models_sdf_latent_hnsw"}
-    assert all("m=16" in i["options"] for i in st["indexes"])
+    assert all("m=32" in i["options"] for i in st["indexes"])
 
 
 def test_migrations_apply_twice(library):

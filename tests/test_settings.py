@@ -7,7 +7,7 @@ def test_home_override_and_roundtrip(fresh_home):
     assert s.settings_path() == fresh_home / "config" / "settings.toml"
     assert s.data_dir() == fresh_home / "data"
     cfg = s.load()
-    assert cfg.database.uri == "" and cfg.index.hnsw_m == 16
+    assert cfg.database.uri == "" and cfg.index.hnsw_m == 32
     cfg.index.hnsw_ef_search = 250
     cfg.models.device = "cpu"
     s.save(cfg)
@@ -52,9 +52,9 @@ def test_invalid_values_are_rejected(fresh_home):
 def test_unknown_keys_are_ignored_and_wrong_types_named(fresh_home):
     s.settings_path().parent.mkdir(parents=True)
     s.settings_path().write_text('[index]\nhnsw_m = "many"\nfoo = 1\n[extra]\nx = 2\n')
-    with pytest.warns(UserWarning, match="index.hnsw_m = 'many' is not a int; the default 16 is used") as seen:
+    with pytest.warns(UserWarning, match="index.hnsw_m = 'many' is not a int; the default 32 is used") as seen:
         cfg = s.load()
-    assert cfg.index.hnsw_m == 16 and len(seen) == 1
+    assert cfg.index.hnsw_m == 32 and len(seen) == 1
 
 
 def test_cli_settings_set(fresh_home):
