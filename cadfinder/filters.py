@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from psycopg import sql
@@ -44,6 +46,8 @@ def parse(expr: str) -> Filter:
         raise InputError(f"cannot read filter {expr!r}: use COLUMN OP VALUE, e.g. material=aluminium or mass_kg<2.5")
     col, op, raw = m.group(1).lower(), m.group(2), m.group(3).strip().strip("'\"")
     col = ALIASES.get(col, col)
+    if any(unicodedata.category(ch) == "Cc" for ch in raw):
+        raise InputError(f"filter {expr!r} has control characters in its value")
     if col == "feature":
         if op not in ("=", "=="):
             raise InputError("feature= takes a feature name, e.g. feature=hole")
@@ -58,6 +62,8 @@ def parse(expr: str) -> Filter:
             value = float(raw)
         except ValueError:
             raise InputError(f"{col} needs a number, not {raw!r}") from None
+        if not math.isfinite(value):
+            raise InputError(f"{col} needs a finite number, not {raw!r}")
         return Filter(col, OPS[op], value)
     allowed = sorted(TEXT_COLUMNS | NUMBER_COLUMNS | COUNT_KEYS | set(ALIASES) | {"feature"})
     raise InputError(f"cannot filter on {col!r}; use one of: {', '.join(allowed)}")

@@ -12,6 +12,7 @@ from the designer's and dimensions are approximate.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import asdict, dataclass
 
 from cadfinder.catalog import materials
@@ -84,7 +85,8 @@ def parse(query: str) -> ParsedText:
     """Constraints found in the text, and the text with them taken out."""
     found: list[Constraint] = []
     spans: list[tuple[int, int]] = []
-    text = query
+    # Control characters (pasted text; PostgreSQL refuses NUL in a text value) read as spaces.
+    text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in query)
 
     for m in _MASS.finditer(text):
         word = m.group(1).lower()
@@ -128,4 +130,4 @@ def parse(query: str) -> ParsedText:
             rest[i] = " "
     remaining = re.sub(r"\s+", " ", "".join(rest)).strip(" ,;")
     remaining = re.sub(r"\b(with|of|in|and|made|,)\s*$", "", remaining).strip()
-    return ParsedText(remaining or query.strip(), found)
+    return ParsedText(remaining or text.strip(), found)

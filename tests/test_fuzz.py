@@ -66,3 +66,45 @@ def test_a_step_file_that_crashes_opencascade_is_a_clear_error_for_a_query():
     path = Path(__file__).parent / "data" / "crashes_opencascade.step"
     with pytest.raises(CadfinderError, match="crashed"):
         readers.read_points(path)
+
+
+@settings(max_examples=300, deadline=2000)
+@given(expr=st.one_of(
+    st.text(max_size=60),
+    st.builds(lambda c, o, v: f"{c}{o}{v}",
+              st.sampled_from(["material", "family", "mass_kg", "holes", "feature", "size_x_mm", "colour",
+                               "length", "part_number", "x;drop table cad_models"]),
+              st.sampled_from(["=", "==", "!=", "<", "<=", ">", ">=", "=>", "~"]),
+              st.one_of(st.text(max_size=20), st.sampled_from(["nan", "inf", "-1e999", "1e308", "'a'", "\x00"])))))
+def test_where_expressions_give_a_whitelisted_filter_or_a_clear_error(expr):
+    from cadfinder import filters
+
+    try:
+        f = filters.parse(expr)
+    except CadfinderError as e:
+        assert str(e).strip()
+        return
+    allowed = filters.TEXT_COLUMNS | filters.NUMBER_COLUMNS | filters.COUNT_KEYS | {"feature"}
+    assert f.column in allowed and f.op in set(filters.OPS.values())
+    if isinstance(f.value, float):
+        assert np.isfinite(f.value)
+    else:
+        assert "\x00" not in str(f.value)
+    statement, params = filters.to_sql([f])
+    text = statement.as_string(None)
+    assert ";" not in text and set(params) == {"f0"}
+
+
+@settings(max_examples=300, deadline=2000)
+@given(text=st.text(max_size=300))
+def test_any_text_query_parses_to_text_postgresql_accepts(text):
+    from cadfinder import semantic_search, text_query
+
+    try:
+        semantic_search.check_text(text)
+    except CadfinderError:
+        return
+    parsed = text_query.parse(text)
+    assert "\x00" not in parsed.text
+    for f in parsed.filters():
+        assert not isinstance(f.value, float) or np.isfinite(f.value)
