@@ -63,6 +63,11 @@ def rising(x: float, mid: float, width: float) -> float:
     return float(1.0 / (1.0 + np.exp(np.clip(-(x - mid) / width, -50, 50))))
 
 
+def log_loss(p: np.ndarray, y: np.ndarray) -> float:
+    """Mean negative log-likelihood of outcomes y (0/1) under probabilities p."""
+    return float(-np.mean(y * np.log(p + 1e-9) + (1 - y) * np.log(1 - p + 1e-9)))
+
+
 def fit(values, outcomes, increasing: bool = False) -> tuple[float, float, float]:
     """(midpoint, width, mean log-loss) of the logistic P(outcome | value), by grid search: the
     midpoint over the values' quantiles, the width over 0.0005-0.2 (residuals and cosine scores
@@ -73,7 +78,7 @@ def fit(values, outcomes, increasing: bool = False) -> tuple[float, float, float
     for mid in np.quantile(r, np.linspace(0.05, 0.95, 37)):
         for width in np.geomspace(0.0005, 0.2, 50):
             p = 1 / (1 + np.exp(np.clip((r - mid) / width, -50, 50)))
-            nll = -np.mean(y * np.log(p + 1e-9) + (1 - y) * np.log(1 - p + 1e-9))
+            nll = log_loss(p, y)
             if best is None or nll < best[0]:
                 best = (nll, float(mid), float(width))
     nll, mid, width = best

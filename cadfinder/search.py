@@ -31,13 +31,6 @@ from cadfinder.stored import unpack_surface
 DEFAULT_CALIBRATION = {"r_half": 0.02, "width": 0.006}
 
 
-def user_calibration_path():
-    """Where `cadfinder eval retrieval --calibrate` writes (calibration.user_path)."""
-    from cadfinder import calibration as cal
-
-    return cal.user_path(cal.GEOMETRIC)
-
-
 def calibration() -> dict:
     """The geometric score calibration (r_half, width): see cadfinder.calibration."""
     from cadfinder import calibration as cal

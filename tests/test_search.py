@@ -272,10 +272,11 @@ def test_scan_views_backfill_from_stored_meshes(ingested, library):
 def test_calibration_is_the_users_then_the_shipped_and_a_bad_file_is_named(fresh_home):
     """`eval retrieval --calibrate` writes to the user's data dir; a file there that cannot be
     used gives a warning and the shipped calibration, not silent defaults."""
+    from cadfinder import calibration as cal
     from cadfinder import search
 
     shipped = search.calibration()
-    path = search.user_calibration_path()
+    path = cal.user_path(cal.GEOMETRIC)
     assert str(path).startswith(str(fresh_home))
     path.parent.mkdir(parents=True)
     path.write_text('{"r_half": 0.03, "width": 0.01}')

@@ -98,7 +98,7 @@ def calibrate(score_pairs: dict) -> tuple[dict, dict]:
     """The semantic calibration (cadfinder.calibration.SEMANTIC) fitted on the training parts'
     queries, and how it does on the held-out parts' queries: the mean shown score against the
     share of results of the asked-for family, the log-loss, and the spread of shown scores."""
-    from cadfinder.calibration import fit, rising
+    from cadfinder.calibration import fit, log_loss, rising
 
     values, report = {}, {}
     for kind, pairs in score_pairs.items():
@@ -116,8 +116,7 @@ def calibrate(score_pairs: dict) -> tuple[dict, dict]:
         report[kind] = {"fitted_on": int(train.sum()), "measured_on": int(test.sum()),
                         "mean_shown_score": round(float(shown.mean()), 3),
                         "share_of_asked_family": round(float(y.mean()), 3),
-                        "log_loss": round(float(-np.mean(y * np.log(shown + 1e-9)
-                                                         + (1 - y) * np.log(1 - shown + 1e-9))), 3),
+                        "log_loss": round(log_loss(shown, y), 3),
                         "shown_score_p5_p95": [round(float(np.percentile(shown, q)), 3) for q in (5, 95)],
                         "raw_score_p5_p95": [round(float(np.percentile(raw[test], q)), 3) for q in (5, 95)]}
     return values, report

@@ -124,7 +124,6 @@ class SketchCanvas(QWidget):
             self.changed.emit()
 
     def paintEvent(self, e):
-        self._fit_paper()
         painter = QPainter(self)
         painter.drawImage(QRectF(self.rect()), self.image, self._visible())
         painter.setPen(QPen(QColor("#8899aa"), 1))
