@@ -151,8 +151,9 @@ class AsyncLibrary:
                            float(r[14] or 1.0), r[15], r[16], r[17], r[18], r[19])
 
     async def thumbnails(self, part_numbers: list[str]) -> dict[str, bytes]:
-        rows = await self._fetch("SELECT part_number, thumbnail_png FROM cad_models WHERE part_number = ANY(%s) "
-                                 "AND thumbnail_png IS NOT NULL", (list(part_numbers),))
+        from cadfinder.duplicate_report import THUMBNAILS
+
+        rows = await self._fetch(THUMBNAILS, (list(part_numbers),))
         return {r[0]: r[1] for r in rows}
 
     # -- models and searches --------------------------------------------------------------------

@@ -462,7 +462,7 @@ def cmd_search(args) -> int:
 def cmd_embed(args) -> int:
     from cadfinder import library, models
     from cadfinder.embeddings.part_views import backfill
-    from cadfinder.ingest import backfill_implicit, backfill_views
+    from cadfinder.ingest import backfill_implicit, backfill_signatures, backfill_views
 
     s = _settings(args)
     clip = models.clip(s)
@@ -470,11 +470,12 @@ def cmd_embed(args) -> int:
     with library.writer(s, args.db) as conn:
         implicit = backfill_implicit(conn, models.weights_dir(s), progress=not args.quiet)
         scans = backfill_views(conn, progress=not args.quiet)
+        signatures = backfill_signatures(conn)
         out = backfill(conn, clip, everything=args.all, progress=not args.quiet)
-    for step in (implicit, scans):
+    for step in (implicit, scans, signatures):
         out["failed"] += step.pop("failed")
         out["errors"] = step.pop("errors") + out["errors"]
-    _print(out | scans | implicit, args.json)
+    _print(out | scans | implicit | signatures, args.json)
     return 0 if out["failed"] == 0 else 3
 
 
@@ -514,18 +515,99 @@ def cmd_eval_clip(args) -> int:
 
 
 def cmd_duplicates(args) -> int:
-    from cadfinder import duplicates, library
+    from pathlib import Path
+
+    from cadfinder import duplicate_report, duplicates, library, pipeline, search
 
     s = _settings(args)
+    filters = search.parse_filters(args.where)
+
+    def progress(p):
+        if not args.quiet and isinstance(p, duplicates.Progress):
+            print(f"\r{p.stage}: {p.done}/{p.total}", end="", file=sys.stderr, flush=True)
+
     with library.connect(s, args.db) as conn:
-        pairs = duplicates.find(conn, threshold=args.threshold, neighbours=args.neighbours)
+        a = pipeline.run(duplicates.analyse(threshold=args.threshold or duplicates.THRESHOLD,
+                                            neighbours=args.neighbours or duplicates.NEIGHBOURS, filters=filters),
+                         conn, on_partial=progress)
+        if not args.quiet:
+            print(file=sys.stderr)
+        if args.csv:
+            Path(args.csv).write_text(duplicate_report.to_csv(a), encoding="utf-8")
+        if args.html:
+            names = [m.part_number for g in a.groups for m in g.members]
+            thumbs = {r[0]: bytes(r[1]) for r in conn.execute(duplicate_report.THUMBNAILS, (names,)).fetchall()}
+            Path(args.html).write_text(duplicate_report.to_html(a, thumbs), encoding="utf-8")
     if args.json:
-        print(json.dumps({"threshold": args.threshold, "pairs": pairs}))
-    else:
-        print(f"{len(pairs)} near-duplicate pair(s) (shape distance <= {args.threshold})")
-        for p in pairs:
-            print(f"  {p['a']:12s} ~ {p['b']:12s} distance {p['distance']:.4f}  size ratio {p['size_ratio']:.3f}  "
-                  f"{p['a_name']} | {p['b_name']}")
+        print(json.dumps(a.to_dict()))
+        return 0
+    print(f"{len(a.groups)} group(s) of near-duplicates among {a.parts} parts (mean surface distance <= "
+          f"{a.threshold:g} RMS radii; {a.candidates} candidate pairs compared in {a.seconds:.1f} s)")
+    for n, g in enumerate(a.groups, 1):
+        kinds = ", ".join(duplicate_report.KIND_LABELS[k] for k in g.kinds)
+        print(f"  {n:3d}. {kinds}: " + ", ".join(f"{m.part_number} ({m.name})" for m in g.members))
+        for name, values in list(g.differing.items())[:6]:
+            print(f"       {name}: " + " | ".join("-" if v is None else str(v) for v in values))
+    for path in (args.csv, args.html):
+        if path:
+            print(f"written {path}")
+    return 0
+
+
+def cmd_map_build(args) -> int:
+    import time
+
+    from cadfinder import library, library_map, pipeline
+
+    s = _settings(args)
+    with library.writer(s, args.db) as conn:
+        t = time.perf_counter()
+        placed = pipeline.run(library_map.build(), conn)
+    _print({"placed": placed, "seconds": round(time.perf_counter() - t, 1)}, args.json)
+    return 0
+
+
+def cmd_map_show(args) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from cadfinder import library, library_map, map_view, pipeline, search
+
+    s = _settings(args)
+    filters = search.parse_filters(args.where)
+    with library.connect(s, args.db) as conn:
+        lmap = pipeline.run(library_map.load(), conn)
+        kept = pipeline.run(library_map.kept_by(filters), conn) if filters else None
+    if len(lmap) == 0:
+        raise CadfinderError("the library has no map yet: an admin makes it with `cadfinder map build`")
+    try:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise CadfinderError(f"--size needs WIDTHxHEIGHT in pixels, not {args.size!r}") from None
+    view = map_view.MapView(lmap, (w, h))
+    view.set_colour_by(args.colour_by)
+    view.set_kept(kept)
+    if args.png:
+        from PIL import Image
+
+        Image.fromarray(view.render()).save(args.png)
+    if args.csv:
+        import csv
+
+        with open(args.csv, "w", newline="", encoding="utf-8") as f:
+            out = csv.writer(f)
+            out.writerow(["part_number", "x", "y", "family", "material", "mass_kg", "kept"])
+            for k, pn in enumerate(lmap.part_numbers):
+                out.writerow([pn, f"{lmap.xy[k, 0]:.4f}", f"{lmap.xy[k, 1]:.4f}", lmap.family[k] or "",
+                              lmap.material[k] or "", "" if np.isnan(lmap.mass_kg[k]) else lmap.mass_kg[k],
+                              int(view.kept[k])])
+    info = {"parts": len(lmap), "not_on_map": lmap.missing, "made_at": lmap.made_at,
+            "kept_by_filters": int(view.kept.sum()), "legend": [name for name, _ in view.legend.entries][:20]}
+    for path in (args.png, args.csv):
+        if path:
+            info.setdefault("written", []).append(str(Path(path)))
+    _print(info, args.json)
     return 0
 
 
@@ -877,7 +959,7 @@ def _library_commands(sub, common) -> None:
                     help="the query's size means nothing (unknown units): match shape at any scale")
     se.set_defaults(func=cmd_search)
 
-    em = sub.add_parser("embed", parents=[common], help="compute what a part lacks: its implicit form (for the "
+    em = sub.add_parser("embed", parents=[common], help="compute what a part lacks: its shape signature, implicit form (for the "
                         "current local-code model), scan-view descriptors (partial-scan search) and view/text "
                         "embeddings for the current CLIP model")
     em.add_argument("--all", action="store_true", help="re-embed every part, not only missing or outdated ones")
@@ -885,9 +967,26 @@ def _library_commands(sub, common) -> None:
     em.set_defaults(func=cmd_embed)
 
     du = sub.add_parser("duplicates", parents=[common], help="report near-duplicate parts in the library")
-    du.add_argument("--threshold", type=float, default=0.01, help="shape distance (unit-sphere units)")
-    du.add_argument("--neighbours", type=int, default=5, help="latent neighbours checked per part")
+    du.add_argument("--threshold", type=float, default=None,
+                    help="mean surface distance in RMS radii of the parts (default 0.009)")
+    du.add_argument("--neighbours", type=int, default=None, help="shape-signature neighbours compared per part (8)")
+    du.add_argument("--where", action="append", help="only parts this filter keeps (as for search), repeatable")
+    du.add_argument("--csv", help="write the groups as CSV (one row per part)")
+    du.add_argument("--html", help="write a self-contained HTML report with thumbnails")
+    du.add_argument("--quiet", action="store_true", help="no progress on stderr")
     du.set_defaults(func=cmd_duplicates)
+
+    mp = sub.add_parser("map", help="the library map: every part placed by shape similarity")
+    mps = mp.add_subparsers(dest="map_command", metavar="ACTION", required=True)
+    mps.add_parser("build", parents=[common], help="project every part's shape latent to 2-D and store the map "
+                   "(admin; after ingesting)").set_defaults(func=cmd_map_build)
+    ms = mps.add_parser("show", parents=[common], help="the stored map: a picture and/or the positions")
+    ms.add_argument("--png", help="write the map as a PNG picture")
+    ms.add_argument("--csv", help="write each part's position, family, material and mass")
+    ms.add_argument("--colour-by", default="family", choices=("family", "material", "mass"))
+    ms.add_argument("--size", default="1200x900", help="picture size in pixels, WIDTHxHEIGHT")
+    ms.add_argument("--where", action="append", help="dim the parts this filter drops (as for search), repeatable")
+    ms.set_defaults(func=cmd_map_show)
 
     demo = sub.add_parser("demo", parents=[common], help="prepare the demo library and report on it")
     demo.add_argument("--count", type=int, help="parts in the demo catalog (default 1000)")

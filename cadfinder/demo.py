@@ -85,7 +85,17 @@ def prepare(settings, uri: str | None = None, count: int | None = None, ingest_p
             from cadfinder.embeddings.part_views import backfill
 
             embedded = backfill(conn, models.clip(settings), progress=progress)["embedded"]
+        mapped = None
+        if not summary.cancelled:
+            from cadfinder import library_map, pipeline
+
+            if pipeline.run(library_map.load(), conn).missing:
+                if on_progress is not None:
+                    on_progress("mapping", 0, 1)
+                mapped = pipeline.run(library_map.build(), conn)
     done = {k: v for k, v in summary.as_dict().items() if k not in ("errors", "warnings")}
     if embedded is not None:
         done["view_embeddings_added"] = embedded
+    if mapped is not None:
+        done["parts_on_map"] = mapped
     return lifecycle.status(settings, uri) | {"demo_catalog": cat, "ingest": done}

@@ -365,3 +365,67 @@ def test_demo_library_fills_in_the_background(fresh_home, tmp_path):
     assert out["families"] >= 5  # the first parts ingested cover the families, not one of them
     img = np.asarray(Image.open(shot).convert("RGB"))
     assert img.shape[0] > 500 and img.std() > 20
+
+
+def test_library_map_and_duplicate_analysis(window, loop, qtbot, tmp_path):
+    """The map: built, shown, searched onto, clicked and lassoed; the duplicate analysis: run,
+    browsed and exported."""
+    from PySide6.QtCore import QPoint, Qt
+
+    from cadfinder.gui.duplicates_dialog import DuplicatesDialog
+
+    window.map_dock.show()
+    window.resize(1500, 1000)
+    loop.run_until_complete(window.rebuild_map())
+    view = window.map_panel.view
+    assert view is not None and len(view.lmap) >= 24 and view.lmap.missing == 0
+    window.text.setText("flange with bolt holes")
+    res = run(loop, window.search())
+    assert len(view.results) == len(res.results) and view.query_xy is not None
+    assert view.selected == view.lmap.index[res.results[0].part_number]
+    canvas = window.map_panel.canvas
+    canvas.repaint()
+    window.grab().save(str(tmp_path / "map_window.png"))
+    # click a point: that part is selected and previewed
+    k = view.lmap.index[res.results[-1].part_number]
+    x, y = view.to_px(view.lmap.xy[k])
+    qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton, pos=QPoint(round(x), round(y)))
+    loop.run_until_complete(asyncio.sleep(0.3))
+    loop.run_until_complete(window.tasks["preview"])
+    assert window.session.selection == res.results[-1].part_number
+    # lasso the whole canvas: every part the filters keep becomes the result list
+    from PySide6.QtCore import QEvent, QPointF
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    def mouse(kind, x, y, held):
+        left = Qt.MouseButton.LeftButton
+        QApplication.sendEvent(canvas, QMouseEvent(kind, QPointF(x, y), QPointF(canvas.mapToGlobal(QPoint(x, y))),
+                                                   Qt.MouseButton.NoButton if kind == QEvent.Type.MouseMove else left,
+                                                   left if held else Qt.MouseButton.NoButton,
+                                                   Qt.KeyboardModifier.NoModifier))
+
+    w, h = canvas.width(), canvas.height()
+    mouse(QEvent.Type.MouseButtonPress, 1, 1, True)
+    for px, py in ((w - 2, 1), (w - 2, h - 2), (1, h - 2), (1, 2)):
+        mouse(QEvent.Type.MouseMove, px, py, True)
+    mouse(QEvent.Type.MouseButtonRelease, 1, 2, False)
+    loop.run_until_complete(window.tasks["search"])
+    assert window.results.results_model.rowCount() == len(view.lmap)
+    # the duplicate analysis: run, browse, export
+    dlg = DuplicatesDialog(window)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    dlg.threshold.setValue(0.02)
+    a = loop.run_until_complete(dlg.run())
+    assert a is not None and a.parts == len(view.lmap) and dlg.groups.count() == len(a.groups)
+    if a.groups:
+        dlg.show_group(0)
+        assert dlg.table.columnCount() == len(a.groups[0].members)
+    dlg.grab().save(str(tmp_path / "duplicates.png"))
+    dlg.export(str(tmp_path / "d.csv"), "csv")
+    dlg.export(str(tmp_path / "d.html"), "html")
+    assert (tmp_path / "d.csv").read_text().startswith("group,kinds,part_number")
+    assert "<html>" in (tmp_path / "d.html").read_text()
+    img = np.asarray(Image.open(tmp_path / "map_window.png"))
+    assert img.std() > 10

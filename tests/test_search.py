@@ -157,14 +157,14 @@ def test_duplicates_report(ingested, library, small_catalog, shipped_weights, tm
     with library_conn(library) as conn:
         ingest.ingest(conn, [tmp_path / "BSH-COPY.stl"], shipped_weights, jobs=1, progress=False)
     try:
-        r = run_cli("duplicates", "--json")
+        r = run_cli("duplicates", "--json", "--quiet", timeout=600)
     finally:
         with library_conn(library) as conn:
             conn.execute("DELETE FROM cad_models WHERE part_number = 'BSH-COPY'")
             conn.commit()
     assert r.returncode == 0, r.stderr
-    pairs = json.loads(r.stdout)["pairs"]
-    assert any({p["a"], p["b"]} == {"BSH-00003", "BSH-COPY"} for p in pairs)
+    pairs = [p for g in json.loads(r.stdout)["groups"] for p in g["pairs"]]
+    assert any({p["a"], p["b"]} == {"BSH-00003", "BSH-COPY"} and p["kind"] == "same" for p in pairs)
 
 
 def test_demo_builds_and_ingests_a_library(fresh_home, shipped_weights):

@@ -130,6 +130,13 @@ def sample_surface(mesh: trimesh.Trimesh, n: int, rng: np.random.Generator) -> t
     return pts, mesh.face_normals[faces]
 
 
+def area_weighted_half(points: np.ndarray, normals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The area-weighted half of a `sample_surface` sample (its first n // 2 points): the half
+    whose distribution does not depend on how the part was tessellated."""
+    half = len(points) // 2
+    return points[:half], normals[:half]
+
+
 def sharp_edges(mesh: trimesh.Trimesh, angle_deg: float = 30.0) -> np.ndarray:
     """(E, 2, 3) segments where adjacent faces meet at more than `angle_deg` (edges, hole rims)."""
     sharp = mesh.face_adjacency_angles > np.radians(angle_deg)

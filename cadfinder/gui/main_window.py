@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+from PySide6.QtWidgets import (QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QMainWindow, QProgressBar, QPushButton, QSpinBox,
                                QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
@@ -18,6 +18,7 @@ from cadfinder.async_library import AsyncLibrary, readable
 from cadfinder.errors import InputError
 from cadfinder.gui.chips import ChipBar
 from cadfinder.gui.genome_panel import GenomePanel
+from cadfinder.gui.map_canvas import MapPanel
 from cadfinder.gui.progress import ThreadProgress
 from cadfinder.gui.results import ResultsView
 from cadfinder.gui.sketch_canvas import SketchCanvas
@@ -69,6 +70,7 @@ class MainWindow(QMainWindow):
         self.results.setMinimumWidth(340)
         query.setMinimumWidth(320)
         self.setCentralWidget(split)
+        self._build_map_dock()
         self._build_status_bar()
 
     def _build_query_panel(self) -> QWidget:
@@ -199,6 +201,21 @@ class MainWindow(QMainWindow):
         right.setSizes([520, 300])
         return right
 
+    def _build_map_dock(self) -> None:
+        """The library map, docked below (View > Library map shows and hides it)."""
+        self.map_panel = MapPanel()
+        self.map_dock = QDockWidget("Library map", self)
+        self.map_dock.setObjectName("map_dock")
+        self.map_dock.setWidget(self.map_panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.map_dock)
+        self.map_dock.hide()
+        self._thumb_cache: dict[str, bytes | None] = {}
+        c = self.map_panel.canvas
+        c.part_clicked.connect(lambda pn: self.spawn("preview", self.show_part(pn)))
+        c.lassoed.connect(self.show_map_selection)
+        c.hovered.connect(lambda pn: self.spawn("map_tip", self._map_tip(pn)))
+        self.map_panel.rebuild_requested.connect(lambda: self.spawn("map", self.rebuild_map()))
+
     def _build_status_bar(self) -> None:
         """Timings, the database in use, and the demo library's progress when it fills."""
         self.db_label = QLabel("database: connecting…")
@@ -251,6 +268,12 @@ class MainWindow(QMainWindow):
         tm = mb.addMenu("&Tools")
         act(tm, "Settings…", self.open_settings, "Ctrl+,")
         act(tm, "Ingest a folder…", lambda: self.open_settings("Ingestion"))
+        act(tm, "Duplicate analysis…", self.open_duplicates)
+        vm = mb.addMenu("&View")
+        vm.addAction(self.map_dock.toggleViewAction())
+        self.map_dock.toggleViewAction().setShortcut(QKeySequence("Ctrl+Shift+M"))
+        self.map_dock.visibilityChanged.connect(lambda on: on and self.map_panel.view is None
+                                                and self.spawn("map", self.load_map()))
         hm = mb.addMenu("&Help")
         act(hm, "Where is my data?", self.show_data_locations)
 
@@ -358,6 +381,8 @@ class MainWindow(QMainWindow):
         self.db_label.setText(f"database: {where}")
         await self._fill_filters(facets)
         self.clear_error()
+        if self.map_dock.isVisible():
+            self.spawn("map", self.load_map())
 
     async def _fill_filters(self, facets: dict | None = None) -> None:
         """The material and family choices, from the library (keeping the current choice)."""
@@ -430,6 +455,9 @@ class MainWindow(QMainWindow):
         self.text.textChanged.connect(ses.set_text)
         self.chips.removed.connect(ses.remove_constraint)
         ses.on("constraints", self.chips.set_constraints)
+        ses.on("results", self._map_results)
+        ses.on("selection", self._map_selection)
+        ses.on("filters", lambda f: self.map_panel.view is not None and self.spawn("map_filter", self._map_filter()))
         self.query_tabs.currentChanged.connect(lambda i: ses.set_tab(TABS[i]))
         ses.on("tab", lambda tab: self.query_tabs.setCurrentIndex(TABS.index(tab)))
         self.canvas.changed.connect(lambda: ses.set_sketch(self.canvas.to_grey()))
@@ -520,6 +548,111 @@ class MainWindow(QMainWindow):
         r = self.results.selected()
         if r is not None:
             self.spawn("search", self._search(f"like:{r.part_number}"))
+
+    # -- the library map ----------------------------------------------------------------------
+
+    async def load_map(self) -> None:
+        from cadfinder import library_map
+
+        try:
+            lmap = await self.lib.run(library_map.load())
+        except Exception as e:
+            self.show_error(f"cannot read the library map: {readable(e)}")
+            return
+        self.map_panel.set_map(lmap)
+        res = self.session.results
+        if res is not None:
+            self._map_results(res)
+        self._map_selection(self.session.selection)
+        if self.where():
+            await self._map_filter()
+
+    async def rebuild_map(self) -> None:
+        from cadfinder import library_map
+
+        self.map_panel.rebuild_btn.setEnabled(False)
+        self.statusBar().showMessage("making the library map (projecting every part)…")
+        try:
+            placed = await self.lib.run(library_map.build())
+            self.statusBar().showMessage(f"library map made: {placed:,} parts", 5000)
+        except Exception as e:
+            self.show_error(f"cannot make the library map: {readable(e)}")
+            return
+        finally:
+            self.map_panel.rebuild_btn.setEnabled(True)
+        await self.load_map()
+
+    def _map_results(self, res) -> None:
+        view = self.map_panel.view
+        if view is not None and res is not None:
+            view.set_results([r.part_number for r in res.results], [r.score for r in res.results])
+            self.map_panel.canvas.update()
+
+    def _map_selection(self, part_number) -> None:
+        view = self.map_panel.view
+        if view is not None:
+            view.select(part_number)
+            self.map_panel.canvas.update()
+
+    async def _map_filter(self) -> None:
+        from cadfinder import library_map
+
+        filters = self.where()
+        kept = await self.lib.run(library_map.kept_by(filters)) if filters else None
+        if self.map_panel.view is not None:
+            self.map_panel.view.set_kept(kept)
+            self.map_panel.canvas.update()
+
+    async def _map_tip(self, part_number: str | None) -> None:
+        if part_number is None:
+            self.map_panel.hide_tip()
+            return
+        from PySide6.QtGui import QCursor
+
+        if part_number not in self._thumb_cache:
+            got = await self.lib.thumbnails([part_number])
+            self._thumb_cache[part_number] = got.get(part_number)
+        lmap = self.map_panel.view.lmap
+        k = lmap.index[part_number]
+        self.map_panel.show_tip(f"{part_number} · {lmap.family[k] or ''}", self._thumb_cache[part_number], QCursor.pos())
+
+    def _map_result(self, part_number: str):
+        from cadfinder.search import Result
+
+        lmap = self.map_panel.view.lmap
+        k = lmap.index[part_number]
+        mass = None if np.isnan(lmap.mass_kg[k]) else float(lmap.mass_kg[k])
+        return Result(part_number, 1.0, lmap.names[k], lmap.family[k], lmap.material[k], mass)
+
+    async def show_part(self, part_number: str):
+        """Select a part the map or the duplicate analysis points at: its row when it is among
+        the results, else a preview of it alone."""
+        for row, r in enumerate(self.results.results_model.results):
+            if r.part_number == part_number:
+                self.results.selectRow(row)
+                return
+        from cadfinder.search import Result
+
+        self.session.select(part_number)
+        await self.preview(Result(part_number, 1.0, "", None, None, None))
+
+    def show_map_selection(self, part_numbers: list[str]) -> None:
+        """The parts lassoed on the map become the result list (most of the map's own order)."""
+        from cadfinder.search import SearchResult
+
+        if not part_numbers:
+            self.statusBar().showMessage("no parts inside the lasso", 4000)
+            return
+        res = SearchResult(f"map selection ({len(part_numbers)} parts)", [self._map_result(pn) for pn in part_numbers])
+        self.spawn("search", self.show_results(res, "map"))
+
+    def open_duplicates(self) -> None:
+        from cadfinder.gui.duplicates_dialog import DuplicatesDialog
+
+        if getattr(self, "duplicates_dialog", None) is None:
+            self.duplicates_dialog = DuplicatesDialog(self)
+        self.duplicates_dialog.show()
+        self.duplicates_dialog.raise_()
 
     # -- files --------------------------------------------------------------------------------
 
