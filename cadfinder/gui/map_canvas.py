@@ -116,7 +116,8 @@ class MapCanvas(QWidget):
             return
         start, self._press = self._press, None
         lasso, self._lasso = self._lasso, []
-        moved = (e.position() - start).manhattanLength()
+        lasso.append(e.position())
+        moved = max((p - start).manhattanLength() for p in lasso)  # a lasso may end where it began
         if moved < CLICK_PX:
             hit = self.view.nearest((e.position().x(), e.position().y()))
             if hit is not None:
