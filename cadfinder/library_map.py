@@ -73,10 +73,14 @@ def build() -> Pipeline:
         return 0
     latents = np.array([r[1].to_numpy() if hasattr(r[1], "to_numpy") else r[1] for r in rows], np.float32)
     xy = yield Compute(project, (latents,), "projecting")
-    done = yield Fetch("WITH gone AS (DELETE FROM library_map) INSERT INTO library_map (model_id, x, y) "
-                       "SELECT * FROM unnest(%s::uuid[], %s::real[], %s::real[]) RETURNING 1",
-                       ([r[0] for r in rows], xy[:, 0].tolist(), xy[:, 1].tolist()))
-    return len(done)
+    ids = [r[0] for r in rows]
+    # One statement: both parts see the same snapshot, so the old rows are updated, not deleted.
+    done = yield Fetch("WITH placed AS (INSERT INTO library_map (model_id, x, y) "
+                       "SELECT * FROM unnest(%s::uuid[], %s::real[], %s::real[]) ON CONFLICT (model_id) DO UPDATE "
+                       "SET x = EXCLUDED.x, y = EXCLUDED.y, made_at = now() RETURNING 1), "
+                       "gone AS (DELETE FROM library_map WHERE model_id <> ALL(%s::uuid[])) SELECT count(*) FROM placed",
+                       (ids, xy[:, 0].tolist(), xy[:, 1].tolist(), ids))
+    return int(done[0][0])
 
 
 def load() -> Pipeline:
