@@ -36,7 +36,7 @@ from scipy.spatial.transform import Rotation
 
 KINDS = ("moved", "rotated", "remeshed", "scaled", "mirrored")
 EXPECTED = {"moved": "same", "rotated": "same", "remeshed": "same", "scaled": "scaled", "mirrored": "mirror"}
-THRESHOLDS = (0.005, 0.007, 0.009, 0.012)
+THRESHOLDS = (0.002, 0.003, 0.004, 0.006)
 
 
 def plant(catalog: Path, picked: list[str], out: Path, seed: int) -> dict[str, tuple[str, str]]:

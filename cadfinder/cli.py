@@ -968,7 +968,7 @@ def _library_commands(sub, common) -> None:
 
     du = sub.add_parser("duplicates", parents=[common], help="report near-duplicate parts in the library")
     du.add_argument("--threshold", type=float, default=None,
-                    help="mean surface distance in RMS radii of the parts (default 0.009)")
+                    help="mean surface distance in RMS radii of the parts (default 0.003)")
     du.add_argument("--neighbours", type=int, default=None, help="shape-signature neighbours compared per part (8)")
     du.add_argument("--where", action="append", help="only parts this filter keeps (as for search), repeatable")
     du.add_argument("--csv", help="write the groups as CSV (one row per part)")

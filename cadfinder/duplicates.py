@@ -7,8 +7,8 @@ space. The analysis therefore works in two steps:
 1. candidates: each part's nearest parts by shape signature (cadfinder.geometry.signature,
    unchanged by pose, size and mirroring), within SIGNATURE_RADIUS;
 2. confirmation: each candidate pair is registered in any pose (and as a mirror image when the
-   direct fit is not close) and kept when the mean surface distance is at most the threshold,
-   in RMS radii of the parts (cadfinder.geometry.compare.match_surfaces).
+   direct fit is not close) and kept when the mean distance between the exact surfaces is at
+   most the threshold, in RMS radii of the parts (cadfinder.geometry.compare.match_surfaces).
 
 Confirmed pairs are joined into groups (connected components). A pair's kind:
 - "same": the same shape at the same size (within `size_tolerance`), in any pose;
@@ -30,7 +30,7 @@ import numpy as np
 
 from cadfinder.pipeline import Compute, Fetch, Partial, Pipeline
 
-THRESHOLD = 0.009  # mean surface distance, RMS radii (docs/duplicates.md: how it was chosen)
+THRESHOLD = 0.003  # mean surface distance, RMS radii (docs/library-views.md: how it was chosen)
 SIZE_TOLERANCE = 0.05  # RMS radii within 5% are the same size
 NEIGHBOURS = 8  # signature neighbours compared per part
 SIGNATURE_RADIUS = 0.15  # Hellinger distance; resampled copies measured up to 0.09
@@ -127,25 +127,24 @@ def _signatures(blobs: list[bytes]) -> np.ndarray:
     return np.array([signature(*area_weighted_half(*unpack_surface(b))) for b in blobs])
 
 
-def compare_pairs(pairs: list[tuple[int, int]], samples: dict, threshold: float,
+def compare_pairs(pairs: list[tuple[int, int]], shapes: dict, threshold: float,
                   size_tolerance: float) -> list[tuple[int, int, str, float, float] | None]:
     """Confirm candidate pairs: (i, j, kind, distance, size_ratio) or None for each.
 
-    samples: index -> ((N, 3) area-weighted canonical points, (N, 3) normals, RMS radius in mm).
+    shapes: index -> geometry.compare.Shape.
     """
     from cadfinder.geometry.compare import match_surfaces
 
     out = []
     own_mirror: dict[int, bool] = {}
     for i, j in pairs:
-        (pa, na, ra), (pb, nb, rb) = samples[i], samples[j]
-        m = match_surfaces(pa, na, pb, nb, ra, rb, mirror_below=threshold)
+        m = match_surfaces(shapes[i], shapes[j], mirror_below=threshold)
         ratio_scaled = m.size_ratio > 1 + size_tolerance
         if m.distance <= threshold:
             out.append((i, j, "scaled" if ratio_scaled else "same", m.distance, m.size_ratio))
         elif m.mirrored_distance <= threshold:
             if i not in own_mirror:  # a part that is its own mirror image: the direct fit just missed
-                own_mirror[i] = match_surfaces(pa, na, pa, na, ra, ra, mirror_below=0.0).mirrored_distance <= threshold
+                own_mirror[i] = match_surfaces(shapes[i], shapes[i], mirror_below=0.0).mirrored_distance <= threshold
             kind = ("scaled" if ratio_scaled else "same") if own_mirror[i] else "mirror"
             out.append((i, j, kind, m.mirrored_distance, m.size_ratio))
         else:
@@ -184,15 +183,17 @@ def _differing(members: list[Member]) -> dict:
     return out
 
 
-def _samples(rows) -> dict:
+def _shapes(rows) -> dict:
+    """index -> Shape from (index, surface sample, mesh bytes, mesh format, norm_offset, norm_scale)
+    rows: the stored sample and the exact mesh, both in the part's canonical frame."""
+    from cadfinder.geometry.compare import Shape
     from cadfinder.geometry.sdf import area_weighted_half
-    from cadfinder.geometry.signature import rms_radius
-    from cadfinder.stored import unpack_surface
+    from cadfinder.stored import canonical_mesh, unpack_surface
 
     out = {}
-    for idx, blob, scale in rows:
+    for idx, blob, mesh, fmt, offset, scale in rows:
         p, n = area_weighted_half(*unpack_surface(blob))
-        out[idx] = (p, n, rms_radius(p) * float(scale or 1.0))
+        out[idx] = Shape.of(p, n, canonical_mesh(mesh, fmt, offset, scale), float(scale or 1.0))
     return out
 
 
@@ -209,7 +210,7 @@ def analyse(threshold: float = THRESHOLD, size_tolerance: float = SIZE_TOLERANCE
     started = time.perf_counter()
     cond, params = to_sql(filters or [])
     rows = yield Fetch(sql.SQL("SELECT id, part_number, shape_signature, signature_version FROM cad_models "
-                               "WHERE surface_sample IS NOT NULL AND ({}) ORDER BY part_number, revision").format(cond),
+                               "WHERE surface_sample IS NOT NULL AND mesh_data IS NOT NULL AND ({}) ORDER BY part_number, revision").format(cond),
                        params)
     ids = [r[0] for r in rows]
     numbers = [r[1] for r in rows]
@@ -233,11 +234,12 @@ def analyse(threshold: float = THRESHOLD, size_tolerance: float = SIZE_TOLERANCE
     for start in range(0, len(pairs), CHUNK):
         chunk = pairs[start:start + CHUNK]
         need = sorted({x for p in chunk for x in p})
-        got = yield Fetch("SELECT id, surface_sample, norm_scale FROM cad_models WHERE id = ANY(%s)",
-                          ([ids[k] for k in need],))
+        got = yield Fetch("SELECT id, surface_sample, mesh_data, mesh_format, norm_offset, norm_scale FROM cad_models "
+                          "WHERE id = ANY(%s)", ([ids[k] for k in need],))
         index = {ids[k]: k for k in need}
-        samples = yield Compute(_samples, ([(index[r[0]], bytes(r[1]), r[2]) for r in got],), "samples")
-        found = yield Compute(compare_pairs, (chunk, samples, threshold, size_tolerance), "comparing")
+        shapes = yield Compute(_shapes, ([(index[r[0]], bytes(r[1]), bytes(r[2]), r[3], r[4], r[5]) for r in got],),
+                               "shapes")
+        found = yield Compute(compare_pairs, (chunk, shapes, threshold, size_tolerance), "comparing")
         confirmed += [c for c in found if c is not None]
         yield Partial(Progress("comparing", start + len(chunk), len(pairs)))
     comps = _groups(len(ids), confirmed)

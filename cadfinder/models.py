@@ -84,8 +84,16 @@ def _implicit(path: str, dev: str):
 
 def implicit(settings: Settings):
     """(local-code model, its version string): what encodes and decodes every part's implicit form."""
-    path = require(weights_dir(settings) / IMPLICIT_FILE)
-    model, meta = _implicit(str(path), str(device(settings)))
+    return implicit_file(implicit_path(settings), str(device(settings)))
+
+
+def implicit_path(settings: Settings) -> Path:
+    return require(weights_dir(settings) / IMPLICIT_FILE)
+
+
+def implicit_file(path: str | Path, dev: str = "cpu"):
+    """(local-code model, version) from a weights file (worker processes get the path, not settings)."""
+    model, _ = _implicit(str(path), dev)
     return model, implicit_version(path)
 
 

@@ -24,3 +24,13 @@ def render_png(mesh: trimesh.Trimesh, size: int = 160) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format="PNG", optimize=True)
     return buf.getvalue()
+
+
+def implicit_png(codes: bytes, weights_file: str, res: int, size: int = 160) -> bytes:
+    """A part's implicit form pictured like its thumbnail: its codes decoded on a res^3 grid and
+    rendered (in a worker process: the app's own thread keeps its one OpenGL context)."""
+    from cadfinder import models
+    from cadfinder.implicit import decode
+
+    model, _ = models.implicit_file(weights_file)
+    return render_png(decode.codes_to_mesh(model, codes, res), size)

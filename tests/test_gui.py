@@ -367,7 +367,7 @@ def test_demo_library_fills_in_the_background(fresh_home, tmp_path):
     assert img.shape[0] > 500 and img.std() > 20
 
 
-def test_library_map_and_duplicate_analysis(window, loop, qtbot, tmp_path):
+def test_library_map_and_duplicate_analysis(window, loop, qtbot, tmp_path, small_catalog):
     """The map: built, shown, searched onto, clicked and lassoed; the duplicate analysis: run,
     browsed and exported."""
     from PySide6.QtCore import QPoint, Qt
@@ -412,20 +412,39 @@ def test_library_map_and_duplicate_analysis(window, loop, qtbot, tmp_path):
     mouse(QEvent.Type.MouseButtonRelease, 1, 2, False)
     loop.run_until_complete(window.tasks["search"])
     assert window.results.results_model.rowCount() == len(view.lmap)
-    # the duplicate analysis: run, browse, export
-    dlg = DuplicatesDialog(window)
-    qtbot.addWidget(dlg)
-    dlg.show()
-    dlg.threshold.setValue(0.02)
-    a = loop.run_until_complete(dlg.run())
-    assert a is not None and a.parts == len(view.lmap) and dlg.groups.count() == len(a.groups)
-    if a.groups:
-        dlg.show_group(0)
-        assert dlg.table.columnCount() == len(a.groups[0].members)
-    dlg.grab().save(str(tmp_path / "duplicates.png"))
-    dlg.export(str(tmp_path / "d.csv"), "csv")
-    dlg.export(str(tmp_path / "d.html"), "html")
-    assert (tmp_path / "d.csv").read_text().startswith("group,kinds,part_number")
-    assert "<html>" in (tmp_path / "d.html").read_text()
+    # the duplicate analysis: a turned copy of a part is found with it, its group shown side by
+    # side with both implicit forms pictured; the report exported
+    import trimesh
+    from scipy.spatial.transform import Rotation
+
+    from cadfinder import ingest, library as library_mod, models
+
+    part = trimesh.load(small_catalog / "FLG-00001.stl", force="mesh")
+    part.vertices = part.vertices @ Rotation.random(random_state=2).as_matrix().T + 40.0
+    (tmp_path / "copy").mkdir()
+    part.export(tmp_path / "copy" / "T-GUIDUP.stl")
+    with library_mod.writer(window.settings, None) as conn:
+        ingest.ingest(conn, [tmp_path / "copy"], models.weights_dir(window.settings), jobs=1, progress=False)
+    try:
+        dlg = DuplicatesDialog(window)
+        qtbot.addWidget(dlg)
+        dlg.show()
+        a = loop.run_until_complete(dlg.run())
+        assert a is not None and dlg.groups.count() == len(a.groups) >= 1
+        row = next(i for i, g in enumerate(a.groups) if {m.part_number for m in g.members} >= {"FLG-00001", "T-GUIDUP"})
+        dlg.groups.setCurrentRow(row)
+        dlg.show_group(row)
+        assert dlg.table.columnCount() == len(a.groups[row].members)
+        assert loop.run_until_complete(dlg.previews_task) == len(a.groups[row].members)
+        dlg.grab().save(str(tmp_path / "duplicates.png"))
+        dlg.export(str(tmp_path / "d.csv"), "csv")
+        dlg.export(str(tmp_path / "d.html"), "html")
+        assert "T-GUIDUP" in (tmp_path / "d.csv").read_text()
+        assert "<html>" in (tmp_path / "d.html").read_text()
+        dlg.reject()  # stops its worker process
+    finally:
+        with library_mod.writer(window.settings, None) as conn:
+            conn.execute("DELETE FROM cad_models WHERE part_number = 'T-GUIDUP'")
+            conn.commit()
     img = np.asarray(Image.open(tmp_path / "map_window.png"))
     assert img.std() > 10

@@ -64,19 +64,17 @@ def test_candidate_pairs_are_nearest_signatures_within_the_radius():
 
 def test_a_copy_is_the_same_scaled_or_mirrored_and_another_part_is_not():
     from cadfinder.duplicates import compare_pairs
-    from cadfinder.geometry.signature import rms_radius
+    from cadfinder.geometry.compare import Shape
 
     part = _chiral_part()
     rot = Rotation.random(random_state=5).as_matrix()
     meshes = [part, _moved(part, rot), _moved(part, rot, scale=1.6), _moved(part, rot, mirror=True),
               trimesh.creation.box((60, 12, 30))]
-    samples = {}
-    for k, m in enumerate(meshes):
-        p, n = _sample(m, seed=k)
-        samples[k] = (p, n, rms_radius(p))
-    got = compare_pairs([(0, 1), (0, 2), (0, 3), (0, 4)], samples, threshold=0.009, size_tolerance=0.05)
+    shapes = {k: Shape.of(*_sample(m, seed=k), m) for k, m in enumerate(meshes)}
+    got = compare_pairs([(0, 1), (0, 2), (0, 3), (0, 4)], shapes, threshold=0.003, size_tolerance=0.05)
     assert [g[2] if g else None for g in got] == ["same", "scaled", "mirror", None]
-    assert got[1][4] == pytest.approx(1.6, rel=0.02)
+    assert got[1][4] == pytest.approx(1.6, rel=1e-6)  # sizes from the exact surfaces
+    assert max(g[3] for g in got[:3]) < 0.002
 
 
 def _analysis():

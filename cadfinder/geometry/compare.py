@@ -1,10 +1,12 @@
-"""Comparing two shapes given as point samples in the same frame."""
+"""Comparing shapes: two point samples in one frame (the re-rank's check), and two parts in any
+pose, size and handedness (the duplicate analysis)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import trimesh
 from scipy.spatial import cKDTree
 
 
@@ -17,31 +19,47 @@ def shape_distance(a: np.ndarray, b: np.ndarray, stride: int = 1, a_tree: cKDTre
     return float(max(b_tree.query(a[::stride])[0].mean(), a_tree.query(b[::stride])[0].mean()))
 
 
-def surface_distance(a: np.ndarray, a_normals: np.ndarray, b: np.ndarray, b_normals: np.ndarray,
-                     near: float = 0.1, quantile: float | None = None) -> float:
-    """Symmetric mean point-to-surface distance of two surface samples in one frame.
+def surface_moments(mesh: trimesh.Trimesh) -> tuple[np.ndarray, float]:
+    """The (3,) area-weighted centroid of a mesh's surface and its RMS radius about it, exact
+    (integrated over the triangles: a sample's estimates move by a few per cent between two
+    samplings, which was the floor under every copy's distance)."""
+    t = np.asarray(mesh.triangles, dtype=np.float64)
+    area = np.asarray(mesh.area_faces, dtype=np.float64)
+    total = area.sum()
+    if not total > 0:
+        raise ValueError("degenerate mesh: no surface area")
+    c = (area[:, None] * t.mean(axis=1)).sum(axis=0) / total
+    d = t - c
+    s = d.sum(axis=1)
+    # the integral of |x|^2 over a triangle: area / 12 * (sum |v_i|^2 + |v_0 + v_1 + v_2|^2)
+    second = (area * ((d**2).sum(axis=(1, 2)) + (s**2).sum(axis=1)) / 12).sum() / total
+    return c, float(np.sqrt(second))
 
-    Each point's distance is to the tangent plane of its nearest sample on the other surface
-    (where that sample lies within `near`; farther, the plain distance), so two different samplings
-    of one surface measure close to zero instead of the samples' spacing. (N, 3) and (M, 3)
-    points with unit normals; the distance is in their unit.
-    """
-    def one_way(x, tree, y, y_normals):
-        d, i = tree.query(x)
-        plane = np.abs(((x - y[i]) * y_normals[i]).sum(axis=1))
-        d = np.where(d < near, plane, d)
-        return float(d.mean() if quantile is None else np.quantile(d, quantile))
 
-    from cadfinder.geometry.nearest import NearestTree
+@dataclass
+class Shape:
+    """A part as the duplicate analysis compares it, scaled to its own surface: centred on its
+    surface centroid, RMS radius 1. points, normals: (N, 3) area-weighted surface sample; mesh:
+    its exact tessellation in the same frame; size_mm: its RMS radius in millimetres."""
 
-    return max(one_way(a, NearestTree(b), b, b_normals), one_way(b, NearestTree(a), a, a_normals))
+    points: np.ndarray
+    normals: np.ndarray
+    mesh: trimesh.Trimesh
+    size_mm: float
+
+    @staticmethod
+    def of(points: np.ndarray, normals: np.ndarray, mesh: trimesh.Trimesh, mm_per_unit: float = 1.0) -> "Shape":
+        """From a sample and a mesh in one frame (any unit; `mm_per_unit` converts it)."""
+        c, r = surface_moments(mesh)
+        return Shape((np.asarray(points, float) - c) / r, np.asarray(normals, float),
+                     trimesh.Trimesh((mesh.vertices - c) / r, mesh.faces, process=False), r * float(mm_per_unit))
 
 
 @dataclass
 class SurfaceMatch:
     """Two parts compared under any rotation: distances in RMS radii of the parts (each scaled to
-    its own RMS radius 1); `mirrored_distance` compares the first part's mirror image; the
-    size ratio is the larger RMS radius over the smaller, in mm."""
+    its own surface's RMS radius 1); `mirrored_distance` compares the first part's mirror image;
+    the size ratio is the larger RMS radius over the smaller, in mm."""
 
     distance: float
     mirrored_distance: float
@@ -52,12 +70,7 @@ FIT_POINTS = 300  # points of A that are fitted (of its area-weighted half)
 START_STEPS, FIT_STEPS, KEEP_STARTS = 2, 10, 2
 MIRROR = np.diag([-1.0, 1.0, 1.0])
 ROUND = 0.85  # two principal variances within this ratio: their axes are set by sampling noise
-_TURNS = np.radians([0.0, 30.0, 60.0])  # about an axis of symmetry (90 degree steps are in the flips)
-
-
-def _unit_rms(p: np.ndarray) -> np.ndarray:
-    c = p - p.mean(axis=0)
-    return c / np.sqrt((c**2).sum(axis=1).mean())
+_TURNS = np.radians([0.0, 15.0, 30.0, 45.0, 60.0, 75.0])  # about an axis of symmetry (90 degree steps are in the flips)
 
 
 def _principal(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -116,26 +129,30 @@ def _fit(src: np.ndarray, b: np.ndarray, b_normals: np.ndarray, tree) -> np.ndar
     return rot[best], trans[best]
 
 
-def match_surfaces(a: np.ndarray, a_normals: np.ndarray, b: np.ndarray, b_normals: np.ndarray,
-                   a_size: float, b_size: float, mirror_below: float = np.inf) -> SurfaceMatch:
+def match_surfaces(a: Shape, b: Shape, mirror_below: float = np.inf) -> SurfaceMatch:
     """Compare part A with part B in any pose, at any size, and A's mirror image with B.
 
-    a, b: (N, 3) area-weighted surface samples with unit normals, each in its own frame; a_size,
-    b_size: the parts' RMS radii in mm. Both are scaled to RMS radius 1 and A is registered onto
-    B (`_fit`). The mirror image is tried only when the direct distance is at least
-    `mirror_below` (its distance is inf otherwise).
+    A's sample is registered onto B's (`_fit`); the distance is then measured against the exact
+    meshes: the mean distance of A's points from B's surface and of B's points from A's surface
+    moved the same way, the larger of the two (open3d's RaycastingScene). The mirror image is
+    tried only when the direct distance is at least `mirror_below` (its distance is inf
+    otherwise).
     """
     from cadfinder.geometry.nearest import NearestTree
+    from cadfinder.geometry.sdf import MeshDistance
 
-    a, b = _unit_rms(np.asarray(a, float)), _unit_rms(np.asarray(b, float))
-    tree = NearestTree(b)
+    tree = NearestTree(b.points)
+    to_b = MeshDistance(b.mesh)
     distances = []
     for handed in (np.eye(3), MIRROR):
         if handed is MIRROR and distances[0] < mirror_below:
             distances.append(float("inf"))
             break
-        src, src_normals = a @ handed, a_normals @ handed
-        rot, trans = _fit(src, b, b_normals, tree)
-        distances.append(surface_distance(src @ rot.T + trans, src_normals @ rot.T, b, b_normals))
-    sizes = sorted((float(a_size), float(b_size)))
+        src = a.points @ handed
+        rot, trans = _fit(src, b.points, b.normals, tree)
+        moved = trimesh.Trimesh(a.mesh.vertices @ handed @ rot.T + trans, a.mesh.faces, process=False)
+        there = float(to_b.unsigned(src @ rot.T + trans).mean())
+        back = float(MeshDistance(moved).unsigned(b.points).mean())
+        distances.append(max(there, back))
+    sizes = sorted((a.size_mm, b.size_mm))
     return SurfaceMatch(distances[0], distances[1], sizes[1] / max(sizes[0], 1e-12))

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QDialog, QDoubleSpinBox, QFileDialog, QHBoxLayout
 
 from cadfinder import duplicate_report, duplicates
 from cadfinder.async_library import readable
+from cadfinder.gui.main_window import COARSE_RES
 
 
 class DuplicatesDialog(QDialog):
@@ -25,6 +26,8 @@ class DuplicatesDialog(QDialog):
         self.analysis: duplicates.Analysis | None = None
         self.thumbs: dict[str, bytes] = {}
         self.task: asyncio.Task | None = None
+        self.pool = None  # a worker process that pictures the implicit forms (started on first use)
+        self.implicit_labels: dict[str, QLabel] = {}
         v = QVBoxLayout(self)
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Threshold (mean surface distance, RMS radii)"))
@@ -130,7 +133,9 @@ class DuplicatesDialog(QDialog):
         g = self.analysis.groups[row]
         cards = QWidget()
         h = QHBoxLayout(cards)
+        self.implicit_labels = {}
         for m in g.members:
+            column = QVBoxLayout()
             card = QToolButton()
             card.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
             png = self.thumbs.get(m.part_number)
@@ -144,9 +149,16 @@ class DuplicatesDialog(QDialog):
             card.setToolTip("preview this part (exact and implicit form) in the main window")
             card.clicked.connect(lambda _=False, pn=m.part_number: self.window_.spawn("preview",
                                                                                     self.window_.show_part(pn)))
-            h.addWidget(card)
+            column.addWidget(card)
+            implicit = QLabel("implicit form…")
+            implicit.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            implicit.setToolTip("the part's implicit form, decoded (what search sees)")
+            column.addWidget(implicit)
+            self.implicit_labels[m.part_number] = implicit
+            h.addLayout(column)
         h.addStretch(1)
         self.cards_area.setWidget(cards)
+        self.previews_task = self.window_.spawn("duplicate_previews", self._implicit_previews(g))
         rows = list(g.differing.items()) + [(f"{p.a} ~ {p.b}", None) for p in g.pairs]
         self.table.clear()
         self.table.setColumnCount(len(g.members))
@@ -164,6 +176,37 @@ class DuplicatesDialog(QDialog):
             for j, value in enumerate(values):
                 self.table.setItem(i, j, QTableWidgetItem("—" if value is None else str(value)))
         self.table.resizeColumnsToContents()
+
+    async def _implicit_previews(self, group) -> int:
+        """Each member's implicit form decoded and pictured under its thumbnail, in a worker
+        process; returns how many were shown."""
+        from cadfinder import models
+        from cadfinder.thumbnails import implicit_png
+        from cadfinder.workers import process_pool
+
+        if self.pool is None:
+            self.pool = process_pool(1)
+        weights = str(models.implicit_path(self.window_.settings))
+        loop = asyncio.get_running_loop()
+        shown = 0
+        for m in group.members:
+            label = self.implicit_labels.get(m.part_number)
+            d = await self.window_.lib.part(m.part_number)
+            if label is None or d.implicit_codes is None:
+                continue
+            png = await loop.run_in_executor(self.pool, implicit_png, bytes(d.implicit_codes), weights, COARSE_RES, 150)
+            if self.implicit_labels.get(m.part_number) is label:  # still the group shown
+                pix = QPixmap()
+                pix.loadFromData(png)
+                label.setPixmap(pix)
+                shown += 1
+        return shown
+
+    def done(self, result: int) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+        super().done(result)
 
     # -- export -------------------------------------------------------------------------------
 
