@@ -538,6 +538,8 @@ def cmd_duplicates(args) -> int:
             names = [m.part_number for g in a.groups for m in g.members]
             thumbs = {r[0]: bytes(r[1]) for r in conn.execute(duplicate_report.THUMBNAILS, (names,)).fetchall()}
             Path(args.html).write_text(duplicate_report.to_html(a, thumbs), encoding="utf-8")
+    for e in a.errors[:20]:
+        print(f"cadfinder: not compared: {e}", file=sys.stderr)
     if args.json:
         print(json.dumps(a.to_dict()))
         return 0

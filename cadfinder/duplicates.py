@@ -87,10 +87,11 @@ class Analysis:
     threshold: float
     seconds: float
     timings_ms: dict = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)  # parts that could not be compared, and why
 
     def to_dict(self) -> dict:
         return {"threshold": self.threshold, "parts": self.parts, "candidates": self.candidates,
-                "seconds": round(self.seconds, 2), "groups": [
+                "seconds": round(self.seconds, 2), "errors": self.errors, "groups": [
                     {"kinds": g.kinds, "members": [asdict(m) for m in g.members],
                      "pairs": [asdict(p) for p in g.pairs], "differing": g.differing} for g in self.groups]}
 
@@ -119,12 +120,20 @@ def candidate_pairs(signatures: np.ndarray, neighbours: int = NEIGHBOURS, radius
     return np.unique(pairs, axis=0)
 
 
-def _signatures(blobs: list[bytes]) -> np.ndarray:
+def _signatures(blobs: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """(B, DIMENSIONS) signatures of stored surface samples and a (B,) mask of those that could
+    be read (the others are zeros)."""
     from cadfinder.geometry.sdf import area_weighted_half
-    from cadfinder.geometry.signature import signature
+    from cadfinder.geometry.signature import DIMENSIONS, signature
     from cadfinder.stored import unpack_surface
 
-    return np.array([signature(*area_weighted_half(*unpack_surface(b))) for b in blobs])
+    out, ok = np.zeros((len(blobs), DIMENSIONS), np.float32), np.zeros(len(blobs), bool)
+    for k, b in enumerate(blobs):
+        try:
+            out[k], ok[k] = signature(*area_weighted_half(*unpack_surface(b))), True
+        except ValueError:
+            pass
+    return out, ok
 
 
 def compare_pairs(pairs: list[tuple[int, int]], shapes: dict, threshold: float,
@@ -183,18 +192,22 @@ def _differing(members: list[Member]) -> dict:
     return out
 
 
-def _shapes(rows) -> dict:
-    """index -> Shape from (index, surface sample, mesh bytes, mesh format, norm_offset, norm_scale)
-    rows: the stored sample and the exact mesh, both in the part's canonical frame."""
+def _shapes(rows) -> tuple[dict, list[str]]:
+    """index -> Shape from (index, part number, surface sample, mesh bytes, mesh format,
+    norm_offset, norm_scale) rows: the stored sample and the exact mesh, both in the part's
+    canonical frame. A part whose stored geometry cannot be read is left out, with a message."""
     from cadfinder.geometry.compare import Shape
     from cadfinder.geometry.sdf import area_weighted_half
     from cadfinder.stored import canonical_mesh, unpack_surface
 
-    out = {}
-    for idx, blob, mesh, fmt, offset, scale in rows:
-        p, n = area_weighted_half(*unpack_surface(blob))
-        out[idx] = Shape.of(p, n, canonical_mesh(mesh, fmt, offset, scale), float(scale or 1.0))
-    return out
+    out, errors = {}, []
+    for idx, pn, blob, mesh, fmt, offset, scale in rows:
+        try:
+            p, n = area_weighted_half(*unpack_surface(blob))
+            out[idx] = Shape.of(p, n, canonical_mesh(mesh, fmt, offset, scale), float(scale or 1.0))
+        except Exception as e:  # one damaged row must not stop the analysis of the rest
+            errors.append(f"{pn}: stored geometry unreadable ({type(e).__name__}: {e})")
+    return out, errors
 
 
 def analyse(threshold: float = THRESHOLD, size_tolerance: float = SIZE_TOLERANCE, neighbours: int = NEIGHBOURS,
@@ -210,13 +223,14 @@ def analyse(threshold: float = THRESHOLD, size_tolerance: float = SIZE_TOLERANCE
     started = time.perf_counter()
     cond, params = to_sql(filters or [])
     rows = yield Fetch(sql.SQL("SELECT id, part_number, shape_signature, signature_version FROM cad_models "
-                               "WHERE surface_sample IS NOT NULL AND mesh_data IS NOT NULL AND ({}) ORDER BY part_number, revision").format(cond),
-                       params)
+                               "WHERE surface_sample IS NOT NULL AND mesh_data IS NOT NULL AND ({}) "
+                               "ORDER BY part_number, revision").format(cond), params)
     ids = [r[0] for r in rows]
     numbers = [r[1] for r in rows]
     from cadfinder.geometry.signature import DIMENSIONS, VERSION
 
     sigs = np.zeros((len(rows), DIMENSIONS), np.float32)
+    unreadable: set[int] = set()
     missing = [k for k, r in enumerate(rows) if r[2] is None or r[3] != VERSION]
     for k, r in enumerate(rows):
         if r[2] is not None and r[3] == VERSION:
@@ -225,23 +239,27 @@ def analyse(threshold: float = THRESHOLD, size_tolerance: float = SIZE_TOLERANCE
         chunk = missing[start:start + 256]
         blobs = yield Fetch("SELECT id, surface_sample FROM cad_models WHERE id = ANY(%s)", ([ids[k] for k in chunk],))
         by_id = {r[0]: bytes(r[1]) for r in blobs}
-        sigs[chunk] = yield Compute(_signatures, ([by_id[ids[k]] for k in chunk],), "signatures")
+        sigs[chunk], ok = yield Compute(_signatures, ([by_id[ids[k]] for k in chunk],), "signatures")
+        unreadable |= {k for k, good in zip(chunk, ok) if not good}
         yield Partial(Progress("signatures", start + len(chunk), len(missing)))
     pairs = yield Compute(candidate_pairs, (sigs, neighbours), "candidates")
-    pairs = [(int(i), int(j)) for i, j in pairs if numbers[i] != numbers[j]]  # revisions of one part are not copies
-    confirmed = []
+    # revisions of one part are not copies of it
+    pairs = [(int(i), int(j)) for i, j in pairs if numbers[i] != numbers[j] and not {i, j} & unreadable]
+    confirmed, errors = [], [f"{numbers[k]}: stored surface sample unreadable" for k in sorted(unreadable)]
     yield Partial(Progress("comparing", 0, len(pairs)))
     for start in range(0, len(pairs), CHUNK):
         chunk = pairs[start:start + CHUNK]
         need = sorted({x for p in chunk for x in p})
-        got = yield Fetch("SELECT id, surface_sample, mesh_data, mesh_format, norm_offset, norm_scale FROM cad_models "
-                          "WHERE id = ANY(%s)", ([ids[k] for k in need],))
+        got = yield Fetch("SELECT id, part_number, surface_sample, mesh_data, mesh_format, norm_offset, norm_scale "
+                          "FROM cad_models WHERE id = ANY(%s)", ([ids[k] for k in need],))
         index = {ids[k]: k for k in need}
-        shapes = yield Compute(_shapes, ([(index[r[0]], bytes(r[1]), bytes(r[2]), r[3], r[4], r[5]) for r in got],),
-                               "shapes")
+        shapes, bad = yield Compute(_shapes, ([(index[r[0]], r[1], bytes(r[2]), bytes(r[3]), *r[4:]) for r in got],),
+                                    "shapes")
+        errors += [e for e in bad if e not in errors]
+        chunk = [(i, j) for i, j in chunk if i in shapes and j in shapes]
         found = yield Compute(compare_pairs, (chunk, shapes, threshold, size_tolerance), "comparing")
         confirmed += [c for c in found if c is not None]
-        yield Partial(Progress("comparing", start + len(chunk), len(pairs)))
+        yield Partial(Progress("comparing", min(start + CHUNK, len(pairs)), len(pairs)))
     comps = _groups(len(ids), confirmed)
     members: dict[int, Member] = {}
     if comps:
@@ -261,4 +279,4 @@ def analyse(threshold: float = THRESHOLD, size_tolerance: float = SIZE_TOLERANCE
               for i, j, kind, d, ratio in confirmed if i in inside]
         groups.append(Group(ms, sorted(gp, key=lambda p: p.distance), _differing(ms)))
     groups.sort(key=lambda g: (-len(g.members), min(p.distance for p in g.pairs)))
-    return Analysis(groups, len(ids), len(pairs), threshold, time.perf_counter() - started)
+    return Analysis(groups, len(ids), len(pairs), threshold, time.perf_counter() - started, errors=errors)

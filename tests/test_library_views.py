@@ -207,6 +207,15 @@ def test_duplicates_and_the_map_from_the_command_line(ingested, library, small_c
 
         assert Image.open(tmp_path / "map.png").size == (400, 300)
         assert run_cli("map", "show", "--size", "big").returncode != 0
+        with library_mod.writer(library, None) as conn:  # a damaged row is reported, the rest analysed
+            conn.execute("UPDATE cad_models SET mesh_data = 'not a mesh' WHERE part_number = 'T-DUPBIG'")
+            conn.commit()
+        r = run_cli("duplicates", "--json", "--quiet", timeout=600)
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        assert any(e.startswith("T-DUPBIG: stored geometry unreadable") for e in out["errors"])
+        assert "T-DUPBIG" in r.stderr and any("T-DUPTURN" in [m["part_number"] for m in g["members"]]
+                                                for g in out["groups"])
     finally:
         with library_mod.writer(library, None) as conn:
             conn.execute("DELETE FROM cad_models WHERE part_number IN ('T-DUPTURN', 'T-DUPBIG')")

@@ -56,9 +56,3 @@ def signature(points: np.ndarray, normals: np.ndarray) -> np.ndarray:
               _hist(cos, ANGLE_BINS, 1.0 + 1e-9), np.sqrt(np.clip(var / var.sum(), 0, 1)))
     return np.concatenate([w * b for w, b in zip(_WEIGHTS, blocks)]).astype(np.float32)
 
-
-def rms_radius(points: np.ndarray) -> float:
-    """The RMS distance of (N, 3) points from their centroid, in their unit: a size that a
-    rotation or a mirror does not change."""
-    p = np.asarray(points, dtype=np.float64)
-    return float(np.sqrt(((p - p.mean(axis=0)) ** 2).sum(axis=1).mean()))

@@ -22,7 +22,7 @@ class DuplicatesDialog(QDialog):
         super().__init__(window)
         self.window_ = window
         self.setWindowTitle("Duplicate analysis")
-        self.resize(1100, 700)
+        self.resize(1100, 820)
         self.analysis: duplicates.Analysis | None = None
         self.thumbs: dict[str, bytes] = {}
         self.task: asyncio.Task | None = None
@@ -63,7 +63,7 @@ class DuplicatesDialog(QDialog):
         rv = QVBoxLayout(right)
         self.cards_area = QScrollArea()
         self.cards_area.setWidgetResizable(True)
-        self.cards_area.setMinimumHeight(230)
+        self.cards_area.setMinimumHeight(400)  # a thumbnail over its implicit form, per member
         rv.addWidget(self.cards_area)
         self.table = QTableWidget()
         rv.addWidget(self.table, 1)
@@ -150,7 +150,7 @@ class DuplicatesDialog(QDialog):
             card.clicked.connect(lambda _=False, pn=m.part_number: self.window_.spawn("preview",
                                                                                     self.window_.show_part(pn)))
             column.addWidget(card)
-            implicit = QLabel("implicit form…")
+            implicit = QLabel("implicit form: decoding…")
             implicit.setAlignment(Qt.AlignmentFlag.AlignCenter)
             implicit.setToolTip("the part's implicit form, decoded (what search sees)")
             column.addWidget(implicit)
