@@ -546,7 +546,7 @@ def cmd_duplicates(args) -> int:
     print(f"{len(a.groups)} group(s) of near-duplicates among {a.parts} parts (mean surface distance <= "
           f"{a.threshold:g} RMS radii; {a.candidates} candidate pairs compared in {a.seconds:.1f} s)")
     for n, g in enumerate(a.groups, 1):
-        kinds = ", ".join(duplicate_report.KIND_LABELS[k] for k in g.kinds)
+        kinds = "; ".join(duplicate_report.KIND_LABELS[k] for k in g.kinds)
         print(f"  {n:3d}. {kinds}: " + ", ".join(f"{m.part_number} ({m.name})" for m in g.members))
         for name, values in list(g.differing.items())[:6]:
             print(f"       {name}: " + " | ".join("-" if v is None else str(v) for v in values))

@@ -117,7 +117,7 @@ class DuplicatesDialog(QDialog):
                              f"({a.candidates:,} candidate pairs compared in {a.seconds:.1f} s)")
         self.groups.clear()
         for n, g in enumerate(a.groups, 1):
-            kinds = ", ".join(duplicate_report.KIND_LABELS[k] for k in g.kinds)
+            kinds = "; ".join(duplicate_report.KIND_LABELS[k] for k in g.kinds)
             self.groups.addItem(f"{n}. {len(g.members)} parts — {kinds}")
         for b in (self.csv_btn, self.html_btn):
             b.setEnabled(True)
