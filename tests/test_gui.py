@@ -386,14 +386,7 @@ def test_library_map_and_duplicate_analysis(window, loop, qtbot, tmp_path, small
     canvas = window.map_panel.canvas
     canvas.repaint()
     window.grab().save(str(tmp_path / "map_window.png"))
-    # click a point: that part is selected and previewed
-    k = view.lmap.index[res.results[-1].part_number]
-    x, y = view.to_px(view.lmap.xy[k])
-    qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton, pos=QPoint(round(x), round(y)))
-    loop.run_until_complete(asyncio.sleep(0.3))
-    loop.run_until_complete(window.tasks["preview"])
-    assert window.session.selection == res.results[-1].part_number
-    # lasso the whole canvas: every part the filters keep becomes the result list
+    # hovering a point shows its thumbnail and number; the filters dim the parts they drop
     from PySide6.QtCore import QEvent, QPointF
     from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication
@@ -405,6 +398,28 @@ def test_library_map_and_duplicate_analysis(window, loop, qtbot, tmp_path, small
                                                    left if held else Qt.MouseButton.NoButton,
                                                    Qt.KeyboardModifier.NoModifier))
 
+    first = view.lmap.index[res.results[0].part_number]
+    hx, hy = view.to_px(view.lmap.xy[first])
+    mouse(QEvent.Type.MouseMove, round(hx), round(hy), False)
+    loop.run_until_complete(window.tasks["map_tip"])
+    hovered = view.lmap.part_numbers[view.nearest((round(hx), round(hy)))]
+    assert window.map_panel.tip.isVisible() and hovered in window.map_panel.tip_text.text()
+    assert not window.map_panel.tip_image.pixmap().isNull()
+    window.f_family.setCurrentIndex(window.f_family.findData("flange"))
+    loop.run_until_complete(window.tasks["map_filter"])
+    assert 0 < view.kept.sum() < len(view.lmap)
+    assert all(view.lmap.family[k] == "flange" for k in np.flatnonzero(view.kept))
+    window.f_family.setCurrentIndex(0)
+    loop.run_until_complete(window.tasks["map_filter"])
+    assert view.kept.all()
+    # click a point: that part is selected and previewed
+    k = view.lmap.index[res.results[-1].part_number]
+    x, y = view.to_px(view.lmap.xy[k])
+    qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton, pos=QPoint(round(x), round(y)))
+    loop.run_until_complete(asyncio.sleep(0.3))
+    loop.run_until_complete(window.tasks["preview"])
+    assert window.session.selection == res.results[-1].part_number
+    # lasso the whole canvas: every part the filters keep becomes the result list
     w, h = canvas.width(), canvas.height()
     mouse(QEvent.Type.MouseButtonPress, 1, 1, True)
     for px, py in ((w - 2, 1), (w - 2, h - 2), (1, h - 2), (1, 2)):
@@ -429,6 +444,11 @@ def test_library_map_and_duplicate_analysis(window, loop, qtbot, tmp_path, small
         dlg = DuplicatesDialog(window)
         qtbot.addWidget(dlg)
         dlg.show()
+        started = dlg.run()  # Cancel: the run stops, the dialog stays usable
+        dlg.cancel()
+        loop.run_until_complete(asyncio.wait([started]))
+        assert started.cancelled() and dlg.analysis is None
+        assert dlg.run_btn.isEnabled() and not dlg.cancel_btn.isEnabled()
         a = loop.run_until_complete(dlg.run())
         assert a is not None and dlg.groups.count() == len(a.groups) >= 1
         row = next(i for i, g in enumerate(a.groups) if {m.part_number for m in g.members} >= {"FLG-00001", "T-GUIDUP"})

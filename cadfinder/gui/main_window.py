@@ -342,6 +342,8 @@ class MainWindow(QMainWindow):
         if old is not None and not old.done():
             old.cancel()
         task = asyncio.ensure_future(self._guard(coro))
+        # A task cancelled before its first step never starts `coro`: close it (no "never awaited").
+        task.add_done_callback(lambda t: t.cancelled() and coro.close())
         self.tasks[name] = task
         return task
 
