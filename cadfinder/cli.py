@@ -613,6 +613,48 @@ def cmd_map_show(args) -> int:
     return 0
 
 
+def cmd_access(args) -> int:
+    import psycopg
+
+    from cadfinder import access, library, pipeline, search
+    from cadfinder.db import connection
+    from cadfinder.errors import InputError
+
+    s = _settings(args)
+    try:
+        if args.access_command == "list":
+            with library.connect(s, args.db) as conn:
+                out = pipeline.run(access.overview(), conn)
+            if args.json:
+                print(json.dumps(out))
+            else:
+                print("parts per group (those you can see): " + ", ".join(f"{g} {n}" for g, n in out["groups"].items()))
+                for g in out["grants"]:
+                    print(f"  {g['group']:20s} -> {g['grantee']:20s} ({g['parts']} parts, since {g['granted_at']})")
+            return 0
+        if args.access_command == "add-login":
+            with connection.connect(connection.target(s, uri=args.db, role="maintenance")) as conn:
+                created = access.add_login(conn, args.name, admin=args.admin)
+            _print({"login": args.name, "created": created, "role": "admin" if args.admin else "designer"}, args.json)
+            return 0
+        with library.writer(s, args.db) as conn:
+            if args.access_command == "grant":
+                out = {"group": args.group, "grantee": args.to,
+                       "granted": pipeline.run(access.grant(args.group, args.to), conn)}
+            elif args.access_command == "revoke":
+                out = {"group": args.group, "grantee": args.from_,
+                       "revoked": pipeline.run(access.revoke(args.group, args.from_), conn)}
+            else:
+                moved = pipeline.run(access.assign(args.group, args.parts, search.parse_filters(args.where)), conn)
+                out = {"group": args.group, "parts_moved": moved}
+    except InputError as e:
+        raise CadfinderError(str(e)) from None
+    except psycopg.errors.InsufficientPrivilege:
+        raise CadfinderError("managing access needs an admin login") from None
+    _print(out, args.json)
+    return 0
+
+
 # ---- bridge ---------------------------------------------------------------------------------
 
 
@@ -977,6 +1019,27 @@ def _library_commands(sub, common) -> None:
     du.add_argument("--html", help="write a self-contained HTML report with thumbnails")
     du.add_argument("--quiet", action="store_true", help="no progress on stderr")
     du.set_defaults(func=cmd_duplicates)
+
+    ac = sub.add_parser("access", help="access groups: who may see which parts (admin)")
+    acs = ac.add_subparsers(dest="access_command", metavar="ACTION", required=True)
+    acs.add_parser("list", parents=[common], help="grants and the parts per group").set_defaults(func=cmd_access)
+    ag = acs.add_parser("grant", parents=[common], help="let a login (or role) see a group's parts")
+    ag.add_argument("group")
+    ag.add_argument("--to", required=True, metavar="LOGIN")
+    ag.set_defaults(func=cmd_access)
+    ar = acs.add_parser("revoke", parents=[common], help="take a group away from a login")
+    ar.add_argument("group")
+    ar.add_argument("--from", dest="from_", required=True, metavar="LOGIN")
+    ar.set_defaults(func=cmd_access)
+    aa = acs.add_parser("assign", parents=[common], help="put parts into a group (part numbers and/or --where)")
+    aa.add_argument("group")
+    aa.add_argument("parts", nargs="*")
+    aa.add_argument("--where", action="append", help="the parts this filter keeps (as for search), repeatable")
+    aa.set_defaults(func=cmd_access)
+    al = acs.add_parser("add-login", parents=[common], help="create a designer login (--admin: an admin one)")
+    al.add_argument("name")
+    al.add_argument("--admin", action="store_true")
+    al.set_defaults(func=cmd_access)
 
     mp = sub.add_parser("map", help="the library map: every part placed by shape similarity")
     mps = mp.add_subparsers(dest="map_command", metavar="ACTION", required=True)

@@ -220,6 +220,29 @@ def test_settings_round_trip(window, loop, qtbot):
     settings_mod.save(s)
 
 
+def test_access_groups_in_the_settings_panel(window, loop, qtbot, tmp_path):
+    from cadfinder.gui.settings_dialog import SettingsDialog
+
+    dlg = SettingsDialog(window.settings, window)
+    qtbot.addWidget(dlg)
+    dlg.resize(700, 520)
+    dlg.access_group.setText("t-gui-group")
+    dlg.access_login.setText("cadfinder_designer")
+    out = run(loop, dlg._spawn(dlg._access("grant")))
+    assert out is not None and {"group": "t-gui-group", "grantee": "cadfinder_designer"}.items() <= out["grants"][
+        [g["group"] for g in out["grants"]].index("t-gui-group")].items()
+    assert "granted" in dlg.access_result.text()
+    rows = [dlg.access_table.item(i, 0).text() for i in range(dlg.access_table.rowCount())]
+    assert "t-gui-group" in rows
+    dlg.tabs.setCurrentIndex([dlg.tabs.tabText(i) for i in range(dlg.tabs.count())].index("Access"))
+    dlg.grab().save(str(tmp_path / "access.png"))
+    out = run(loop, dlg._spawn(dlg._access("revoke")))
+    assert "t-gui-group" not in [g["group"] for g in out["grants"]] and "revoked" in dlg.access_result.text()
+    dlg.access_login.setText("no_such_login")
+    assert run(loop, dlg._spawn(dlg._access("grant"))) is None
+    assert "no login or role 'no_such_login'" in dlg.access_result.text()
+
+
 def test_ingest_from_the_settings_panel(window, loop, qtbot, small_catalog, tmp_path):
     import shutil
 

@@ -86,3 +86,30 @@ def test_backup_restore_and_migrate(shared_library, tmp_path):
     r = cli(srv.uri("postgres", dbname="cadfinder_restored"), "search", "--like", "FLG-00001", "--k", "2", "--json",
             password=SUPERUSER_PASSWORD)
     assert r.returncode == 0 and json.loads(r.stdout)["results"]
+
+
+def test_access_groups_on_the_shared_server(shared_library):
+    """Two designer logins on the shared server: the one granted a group sees its parts, the
+    other does not, whatever it asks."""
+    srv = shared_library
+    env = dict(os.environ, PGPASSWORD=SUPERUSER_PASSWORD)
+    sql = os.path.join(os.path.dirname(__file__), "..", "installer", "server", "logins.sql")
+    subprocess.run([_bin("psql"), "-h", "127.0.0.1", "-p", str(srv.port), "-U", "postgres", "-d", "cadfinder",
+                    "-v", "ON_ERROR_STOP=1", "-v", "login=carol", "-v", "role=cadfinder_designer",
+                    "-v", "password=carol-pw", "-f", sql], check=True, capture_output=True, env=env)
+    admin = srv.uri("bob")
+    assert cli(admin, "access", "assign", "gearbox", "BRK-00000", password="bob-pw").returncode == 0
+    r = cli(admin, "access", "grant", "gearbox", "--to", "alice", "--json", password="bob-pw")
+    assert r.returncode == 0 and json.loads(r.stdout)["granted"], r.stderr
+    try:
+        r = cli(srv.uri("alice"), "search", "--like", "BRK-00000", "--json", password="alice-pw")
+        assert r.returncode == 0, r.stderr
+        r = cli(srv.uri("carol"), "search", "--like", "BRK-00000", "--json", password="carol-pw")
+        assert r.returncode != 0 and "no part 'BRK-00000'" in r.stdout + r.stderr
+        r = cli(srv.uri("carol"), "search", "--text", "bracket", "--k", "24", "--json", password="carol-pw")
+        assert r.returncode == 0 and "BRK-00000" not in [x["part_number"] for x in json.loads(r.stdout)["results"]]
+        r = cli(srv.uri("carol"), "access", "grant", "gearbox", "--to", "carol", password="carol-pw")
+        assert r.returncode != 0 and "admin" in r.stderr
+    finally:
+        cli(admin, "access", "assign", "all", "BRK-00000", password="bob-pw")
+        cli(admin, "access", "revoke", "gearbox", "--from", "alice", password="bob-pw")

@@ -1,4 +1,5 @@
-"""The admin settings panel: database, models and device, index, Creo bridge, ingestion, statistics."""
+"""The admin settings panel: database, models and device, index, Creo bridge, ingestion, access
+groups, statistics."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import threading
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
                                QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QRadioButton,
-                               QSpinBox, QTabWidget, QVBoxLayout, QWidget)
+                               QSpinBox, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from cadfinder import settings as settings_mod
 from cadfinder.async_library import AsyncLibrary, readable
@@ -56,6 +57,7 @@ class SettingsDialog(QDialog):
         self._index_tab()
         self._bridge_tab()
         self._ingest_tab()
+        self._access_tab()
         self._stats_tab()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.save)
@@ -200,6 +202,72 @@ class SettingsDialog(QDialog):
         self.ingest_go.clicked.connect(lambda: self._spawn(self._ingest()))
         self.ingest_cancel.clicked.connect(self.cancel_ingest.set)
         self.tabs.addTab(w, "Ingestion")
+
+    def _access_tab(self):
+        """Access groups: the grants (which login sees which group) and the parts per group; an
+        admin grants and revokes here. Logins themselves are made on the server
+        (`cadfinder access add-login NAME`, or the server's own tools)."""
+        w = QWidget()
+        v = QVBoxLayout(w)
+        v.addWidget(QLabel("A part in group 'all' is seen by every login; a part in any other group only by the "
+                           "logins granted that group, and by admins. The database enforces it."))
+        self.access_table = QTableWidget(0, 3)
+        self.access_table.setHorizontalHeaderLabels(["group", "login", "parts"])
+        self.access_table.horizontalHeader().setStretchLastSection(True)
+        v.addWidget(self.access_table, 1)
+        self.access_groups = QLabel("")
+        self.access_groups.setWordWrap(True)
+        v.addWidget(self.access_groups)
+        row = QHBoxLayout()
+        self.access_group = QLineEdit()
+        self.access_group.setPlaceholderText("group")
+        self.access_login = QLineEdit()
+        self.access_login.setPlaceholderText("login")
+        self.access_grant = QPushButton("Grant")
+        self.access_revoke = QPushButton("Revoke")
+        for x in (self.access_group, self.access_login, self.access_grant, self.access_revoke):
+            row.addWidget(x)
+        v.addLayout(row)
+        self.access_result = QLabel("")
+        self.access_result.setWordWrap(True)
+        v.addWidget(self.access_result)
+        self.access_grant.clicked.connect(lambda: self._spawn(self._access("grant")))
+        self.access_revoke.clicked.connect(lambda: self._spawn(self._access("revoke")))
+        self.access_table.itemSelectionChanged.connect(self._access_pick)
+        self.tabs.addTab(w, "Access")
+        self.tabs.currentChanged.connect(lambda i: self.tabs.tabText(i) == "Access" and self._spawn(self._access()))
+
+    def _access_pick(self) -> None:
+        rows = self.access_table.selectionModel().selectedRows()
+        if rows:
+            self.access_group.setText(self.access_table.item(rows[0].row(), 0).text())
+            self.access_login.setText(self.access_table.item(rows[0].row(), 1).text())
+
+    async def _access(self, action: str | None = None) -> dict | None:
+        """Grant or revoke what the fields say (action), then show the grants; None on failure."""
+        from cadfinder import access
+
+        lib = AsyncLibrary(self.collected())
+        try:
+            if action is not None:
+                group, login = self.access_group.text().strip(), self.access_login.text().strip()
+                step = access.grant(group, login) if action == "grant" else access.revoke(group, login)
+                changed = await lib.run(step)
+                done = {"grant": ("granted", "already granted"), "revoke": ("revoked", "had no such grant")}[action]
+                self.access_result.setText(f"{group} / {login}: {done[0] if changed else done[1]}")
+            out = await lib.run(access.overview())
+        except Exception as e:
+            self.access_result.setText(f"failed: {readable(e)}")
+            return None
+        finally:
+            await lib.close()
+        self.access_table.setRowCount(len(out["grants"]))
+        for i, g in enumerate(out["grants"]):
+            for j, value in enumerate((g["group"], g["grantee"], str(g["parts"]))):
+                self.access_table.setItem(i, j, QTableWidgetItem(value))
+        self.access_table.resizeColumnsToContents()
+        self.access_groups.setText("parts per group: " + ", ".join(f"{k} {n}" for k, n in out["groups"].items()))
+        return out
 
     def _stats_tab(self):
         w = QWidget()
