@@ -75,6 +75,7 @@ class MapView:
         self.selected: int | None = None
         self.query_xy: np.ndarray | None = None
         self._tree = None
+        self.fitted = True  # showing everything, until the user zooms or pans (a resize then refits)
         self.fit()
 
     # -- view ---------------------------------------------------------------------------------
@@ -82,6 +83,7 @@ class MapView:
     def fit(self) -> None:
         """Show every point, with a margin."""
         w, h = self.size
+        self.fitted = True
         if len(self.lmap) == 0:
             self.centre, self.scale = np.zeros(2), 1.0
             return
@@ -91,7 +93,12 @@ class MapView:
         self.scale = 0.92 * min(w / span[0], h / span[1])  # px per map unit
 
     def resize(self, size: tuple[int, int]) -> None:
-        self.size = (max(1, int(size[0])), max(1, int(size[1])))
+        """A new window size; a map still showing everything is fitted to it again."""
+        new = (max(1, int(size[0])), max(1, int(size[1])))
+        if new != self.size:
+            self.size = new
+            if self.fitted:
+                self.fit()
 
     def to_px(self, xy: np.ndarray) -> np.ndarray:
         """Map units -> pixel coordinates (x right, y down)."""
@@ -108,10 +115,12 @@ class MapView:
         """Zoom by `factor` keeping the map point under `at_px` (default: the centre) in place."""
         at = np.asarray(at_px if at_px is not None else (self.size[0] / 2, self.size[1] / 2), float)
         before = self.from_px(at)
+        self.fitted = False
         self.scale = float(np.clip(self.scale * factor, 1e-6, 1e9))
         self.centre = self.centre + before - self.from_px(at)
 
     def pan(self, dx_px: float, dy_px: float) -> None:
+        self.fitted = False
         self.centre = self.centre - np.array([dx_px, -dy_px]) / self.scale
 
     # -- what is shown ------------------------------------------------------------------------

@@ -123,7 +123,12 @@ def test_map_view_zoom_pan_hit_and_lasso():
     assert np.allclose(v.to_px(v.lmap.xy[k]), before, atol=1e-6)  # zoom keeps the point under the cursor
     v.pan(10, -5)
     assert np.allclose(v.to_px(v.lmap.xy[k]), before + [10, -5], atol=1e-6)
+    v.resize((500, 300))  # zoomed or panned: a resize keeps the view
+    assert np.allclose(v.to_px(v.lmap.xy[k]), before + [10 + 50, -5], atol=1e-6)
     v.fit()
+    v.resize((400, 300))  # fitted: a resize fits again, every point stays in view
+    px = v.to_px(v.lmap.xy)
+    assert v.fitted and (px >= 0).all() and (px[:, 0] < 400).all() and (px[:, 1] < 300).all()
     box = np.array([[0, 0], [200, 0], [200, 300], [0, 300]])  # the left half of the window
     inside = v.lasso(box)
     px = v.to_px(v.lmap.xy)

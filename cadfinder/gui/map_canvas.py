@@ -43,10 +43,7 @@ class MapCanvas(QWidget):
 
     def resizeEvent(self, e) -> None:
         if self.view is not None:
-            fitted = self.view.size == (1, 1)
             self.view.resize((self.width(), self.height()))
-            if fitted:
-                self.view.fit()
         super().resizeEvent(e)
 
     def paintEvent(self, e) -> None:
