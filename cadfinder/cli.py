@@ -1129,10 +1129,18 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    import psycopg
+
     try:
         return args.func(args)
     except CadfinderError as e:
         print(f"cadfinder: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except psycopg.OperationalError as e:  # the server went away in the middle of a command
+        from cadfinder.db.connection import explain
+
+        print(f"cadfinder: error: {explain(e)}; what was done is kept, and the same command resumes "
+              "once the server is back", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("cadfinder: interrupted", file=sys.stderr)

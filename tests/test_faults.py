@@ -95,3 +95,52 @@ def test_two_admins_ingesting_one_folder_store_each_part_once(ingested, library,
         assert sorted(stored) == names and all(v == WHOLE for v in stored.values()), stored
     finally:
         _delete(library, "T-TWICE")
+
+
+def _postmaster(pgdata) -> tuple[int, str, int]:
+    """(pid, socket directory, port) of a running embedded server, from its postmaster.pid."""
+    lines = (pgdata / "postmaster.pid").read_text().splitlines()
+    return int(lines[0]), lines[4], int(lines[3])
+
+
+@pytest.mark.timeout(900)
+def test_the_database_killed_mid_ingest(fresh_home, small_catalog, tmp_path):
+    """The embedded server is killed (SIGKILL) while parts are being ingested: the ingest stops
+    with one clear line, and the same command afterwards restarts the server (crash recovery)
+    and finishes; every part is whole and stored once."""
+    import psycopg
+
+    names = _copies(small_catalog, tmp_path / "parts", "T-DBKILL", 6)
+    r = subprocess.run([sys.executable, "-m", "cadfinder", "db", "init", "--json"], cwd=REPO, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    pgdata = fresh_home / "data" / "pgdata"
+    p = _ingest(tmp_path / "parts")
+    deadline, stored = time.time() + 300, 0
+    while time.time() < deadline and stored == 0:
+        time.sleep(0.5)
+        try:
+            pid, sock, port = _postmaster(pgdata)
+            with psycopg.connect(host=sock, port=port, user="postgres", dbname="cadfinder") as c:
+                stored = c.execute("SELECT count(*) FROM cad_models").fetchone()[0]
+        except (OSError, IndexError, psycopg.Error):
+            continue
+    assert stored > 0
+    os.kill(pid, signal.SIGKILL)
+    _, err = p.communicate(timeout=300)
+    assert p.returncode != 0 and "Traceback" not in err and err.strip(), err
+    r = subprocess.run([sys.executable, "-m", "cadfinder", "ingest", str(tmp_path / "parts"), "--jobs", "1", "--quiet",
+                        "--json"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["failed"] == 0 and out["added"] + out["skipped"] == len(names)
+    check = ("import json; from cadfinder import library, settings\n"
+             "with library.connect(settings.load(), None) as c:\n"
+             "    print(json.dumps(c.execute(\"SELECT m.part_number, m.sdf_latent IS NOT NULL AND m.surface_sample IS NOT "
+             "NULL AND m.mesh_data IS NOT NULL AND m.implicit_codes IS NOT NULL, (SELECT count(*) FROM "
+             "scan_view_descriptors d WHERE d.model_id = m.id) FROM cad_models m\").fetchall()))")
+    r = subprocess.run([sys.executable, "-c", check], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert sorted(r[0] for r in rows) == names
+    assert all(r[1] and r[2] == SCAN_VIEWS for r in rows), rows

