@@ -63,24 +63,14 @@ def plant(catalog: Path, picked: list[str], out: Path, seed: int) -> dict[str, t
     return truth
 
 
-def _components(pairs: list[tuple[str, str]]) -> dict[str, int]:
-    parent: dict[str, str] = {}
-
-    def root(x):
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            x = parent[x]
-        return x
-
-    for a, b in pairs:
-        parent[root(a)] = root(b)
-    roots = {}
-    return {x: roots.setdefault(root(x), len(roots)) for x in list(parent)}
-
-
 def score(analysis, truth: dict, same_params: dict[str, set], threshold: float) -> dict:
+    from cadfinder.duplicates import components
+
     pairs = [p for g in analysis.groups for p in g.pairs if p.distance <= threshold]
-    group = _components([(p.a, p.b) for p in pairs])
+    names = sorted({x for p in pairs for x in (p.a, p.b)})
+    at = {x: k for k, x in enumerate(names)}
+    group = {names[i]: g for g, comp in enumerate(components(len(names), [(at[p.a], at[p.b]) for p in pairs]))
+             for i in comp}
     kind_of = {frozenset((p.a, p.b)): p.kind for p in pairs}
     found, kind_right, per_kind = 0, 0, {k: [0, 0, 0] for k in KINDS}  # copies, found, kind right
     for copy, (orig, kind) in truth.items():

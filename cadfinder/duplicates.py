@@ -161,7 +161,9 @@ def compare_pairs(pairs: list[tuple[int, int]], shapes: dict, threshold: float,
     return out
 
 
-def _groups(n: int, confirmed: list[tuple[int, int, str, float, float]]) -> list[list[int]]:
+def components(n: int, confirmed: list[tuple]) -> list[list[int]]:
+    """The groups (connected components, each sorted) of the indices below n that the pairs
+    (i, j, ...) join; indices in no pair are left out."""
     parent = list(range(n))
 
     def root(x):
@@ -219,6 +221,7 @@ def analyse(threshold: float = THRESHOLD, size_tolerance: float = SIZE_TOLERANCE
     from psycopg import sql
 
     from cadfinder.filters import to_sql
+    from cadfinder.geometry.signature import DIMENSIONS, VERSION
 
     started = time.perf_counter()
     cond, params = to_sql(filters or [])
@@ -227,14 +230,14 @@ def analyse(threshold: float = THRESHOLD, size_tolerance: float = SIZE_TOLERANCE
                                "ORDER BY part_number, revision").format(cond), params)
     ids = [r[0] for r in rows]
     numbers = [r[1] for r in rows]
-    from cadfinder.geometry.signature import DIMENSIONS, VERSION
-
     sigs = np.zeros((len(rows), DIMENSIONS), np.float32)
     unreadable: set[int] = set()
-    missing = [k for k, r in enumerate(rows) if r[2] is None or r[3] != VERSION]
+    missing = []
     for k, r in enumerate(rows):
         if r[2] is not None and r[3] == VERSION:
-            sigs[k] = np.asarray(r[2].to_numpy() if hasattr(r[2], "to_numpy") else r[2], np.float32)
+            sigs[k] = r[2].to_numpy()
+        else:
+            missing.append(k)
     for start in range(0, len(missing), 256):
         chunk = missing[start:start + 256]
         blobs = yield Fetch("SELECT id, surface_sample FROM cad_models WHERE id = ANY(%s)", ([ids[k] for k in chunk],))
@@ -260,7 +263,7 @@ def analyse(threshold: float = THRESHOLD, size_tolerance: float = SIZE_TOLERANCE
         found = yield Compute(compare_pairs, (chunk, shapes, threshold, size_tolerance), "comparing")
         confirmed += [c for c in found if c is not None]
         yield Partial(Progress("comparing", min(start + CHUNK, len(pairs)), len(pairs)))
-    comps = _groups(len(ids), confirmed)
+    comps = components(len(ids), confirmed)
     members: dict[int, Member] = {}
     if comps:
         need = [ids[k] for c in comps for k in c]

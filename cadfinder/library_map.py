@@ -71,7 +71,7 @@ def build() -> Pipeline:
     if not rows:
         yield Fetch("WITH gone AS (DELETE FROM library_map RETURNING 1) SELECT count(*) FROM gone")
         return 0
-    latents = np.array([r[1].to_numpy() if hasattr(r[1], "to_numpy") else r[1] for r in rows], np.float32)
+    latents = np.array([r[1].to_numpy() for r in rows], np.float32)
     xy = yield Compute(project, (latents,), "projecting")
     ids = [r[0] for r in rows]
     # One statement: both parts see the same snapshot, so the old rows are updated, not deleted.

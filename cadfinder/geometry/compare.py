@@ -4,6 +4,7 @@ pose, size and handedness (the duplicate analysis)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import trimesh
@@ -46,6 +47,20 @@ class Shape:
     normals: np.ndarray
     mesh: trimesh.Trimesh
     size_mm: float
+
+    @cached_property
+    def tree(self):
+        """A NearestTree over `points`, built on first use (a part is in several pairs)."""
+        from cadfinder.geometry.nearest import NearestTree
+
+        return NearestTree(self.points)
+
+    @cached_property
+    def surface(self):
+        """Distances to `mesh` (an sdf.MeshDistance), built on first use."""
+        from cadfinder.geometry.sdf import MeshDistance
+
+        return MeshDistance(self.mesh)
 
     @staticmethod
     def of(points: np.ndarray, normals: np.ndarray, mesh: trimesh.Trimesh, mm_per_unit: float = 1.0) -> "Shape":
@@ -134,25 +149,19 @@ def match_surfaces(a: Shape, b: Shape, mirror_below: float = np.inf) -> SurfaceM
 
     A's sample is registered onto B's (`_fit`); the distance is then measured against the exact
     meshes: the mean distance of A's points from B's surface and of B's points from A's surface
-    moved the same way, the larger of the two (open3d's RaycastingScene). The mirror image is
-    tried only when the direct distance is at least `mirror_below` (its distance is inf
-    otherwise).
+    (B's points taken back into A's frame, which a rigid motion and a mirror leave distances
+    unchanged by), the larger of the two (open3d's RaycastingScene). The mirror image is tried
+    only when the direct distance is at least `mirror_below` (its distance is inf otherwise).
     """
-    from cadfinder.geometry.nearest import NearestTree
-    from cadfinder.geometry.sdf import MeshDistance
-
-    tree = NearestTree(b.points)
-    to_b = MeshDistance(b.mesh)
     distances = []
     for handed in (np.eye(3), MIRROR):
         if handed is MIRROR and distances[0] < mirror_below:
             distances.append(float("inf"))
             break
         src = a.points @ handed
-        rot, trans = _fit(src, b.points, b.normals, tree)
-        moved = trimesh.Trimesh(a.mesh.vertices @ handed @ rot.T + trans, a.mesh.faces, process=False)
-        there = float(to_b.unsigned(src @ rot.T + trans).mean())
-        back = float(MeshDistance(moved).unsigned(b.points).mean())
+        rot, trans = _fit(src, b.points, b.normals, b.tree)
+        there = float(b.surface.unsigned(src @ rot.T + trans).mean())
+        back = float(a.surface.unsigned((b.points - trans) @ rot @ handed).mean())
         distances.append(max(there, back))
     sizes = sorted((a.size_mm, b.size_mm))
     return SurfaceMatch(distances[0], distances[1], sizes[1] / max(sizes[0], 1e-12))
