@@ -235,6 +235,7 @@ def test_access_groups_in_the_settings_panel(window, loop, qtbot, tmp_path):
     rows = [dlg.access_table.item(i, 0).text() for i in range(dlg.access_table.rowCount())]
     assert "t-gui-group" in rows
     dlg.tabs.setCurrentIndex([dlg.tabs.tabText(i) for i in range(dlg.tabs.count())].index("Access"))
+    loop.run_until_complete(asyncio.gather(*dlg.tasks))  # the refresh the tab starts, before the next action
     dlg.grab().save(str(tmp_path / "access.png"))
     out = run(loop, dlg._spawn(dlg._access("revoke")))
     assert "t-gui-group" not in [g["group"] for g in out["grants"]] and "revoked" in dlg.access_result.text()
