@@ -105,18 +105,26 @@ class AsyncLibrary:
         return self.target.describe() if self.target else "not connected"
 
     async def _fetch(self, query, params=None) -> list[tuple]:
-        if self.conn is None or self.conn.closed:
-            await self.open()
-        try:
-            async with self._lock:
-                cur = await self.conn.execute(query, params)
-                return await cur.fetchall()
-        except psycopg.OperationalError as e:
-            err = connection.explain(e, self.target)
-            await self.close()  # the next call reconnects
-            raise err from None
-        except psycopg.Error as e:
-            raise connection.explain(e, self.target) from None
+        """Rows of a read-only statement (the app never writes through this connection).
+
+        A connection the server dropped (a restart, a failover, an idle timeout) is reopened and
+        the statement sent once more, since reading twice is harmless; when the server cannot be
+        reached, one DatabaseError, and the next call tries to connect again."""
+        for attempt in (1, 2):
+            if self.conn is None or self.conn.closed:
+                await self.open()
+            try:
+                async with self._lock:
+                    cur = await self.conn.execute(query, params)
+                    return await cur.fetchall()
+            except psycopg.OperationalError as e:
+                dropped = self.conn.closed  # also when broken
+                await self.close()
+                if not (dropped and attempt == 1):
+                    raise connection.explain(e, self.target) from None
+            except psycopg.Error as e:
+                raise connection.explain(e, self.target) from None
+        raise AssertionError("unreachable")
 
     # -- library facts ------------------------------------------------------------------------
 

@@ -89,7 +89,11 @@ class TlsTerminator:
             raw.close()  # not TLS (or a bad handshake): refused
             return
         self.handshakes += 1
-        back = socket.create_connection(("127.0.0.1", self.backend_port))
+        try:
+            back = socket.create_connection(("127.0.0.1", self.backend_port))
+        except OSError:
+            tls.close()  # the server is down: the client sees the connection closed
+            return
 
         def pipe(a, b):
             try:
@@ -150,6 +154,11 @@ class SharedServer:
         self.ca = ca
         self.tls = TlsTerminator(cert, key, self.port)
         return self
+
+    def pg_ctl(self, *args: str) -> None:
+        """Run pg_ctl on this cluster (e.g. "restart", "-m", "fast"), waiting for it."""
+        _run_as_server_user([_bin("pg_ctl"), "-D", str(self.pgdata), "-l", str(self.folder / "log.txt"), "-w",
+                             *args], self.user)
 
     def stop(self) -> None:
         if self.tls:

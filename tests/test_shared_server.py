@@ -113,3 +113,44 @@ def test_access_groups_on_the_shared_server(shared_library):
     finally:
         cli(admin, "access", "assign", "all", "BRK-00000", password="bob-pw")
         cli(admin, "access", "revoke", "gearbox", "--from", "alice", password="bob-pw")
+
+
+def test_a_server_restart_while_the_app_is_open(shared_library, monkeypatch):
+    """The app's library (what the window binds to) keeps one connection open. After the shared
+    server restarts, the next query reconnects by itself; a query running while the server goes
+    down fails with one clear line, and the one after the server is back works."""
+    import asyncio
+
+    from cadfinder import settings as settings_mod
+    from cadfinder.async_library import AsyncLibrary
+    from cadfinder.errors import DatabaseError
+
+    srv = shared_library
+    monkeypatch.setenv("PGPASSWORD", "alice-pw")
+    lib = AsyncLibrary(settings_mod.load(), srv.uri("alice"))
+
+    async def scenario():
+        first = await lib.search_text("spur gear", k=3)
+        assert first.results[0].family == "spur_gear"
+        before = lib.conn
+        srv.pg_ctl("restart", "-m", "fast")
+        again = await lib.search_text("spur gear", k=3)
+        assert [r.part_number for r in again.results] == [r.part_number for r in first.results]
+        assert lib.conn is not before  # reconnected by itself
+
+        running = asyncio.ensure_future(lib._fetch("SELECT pg_sleep(30)"))
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(srv.pg_ctl, "stop", "-m", "fast")
+        try:
+            await asyncio.wait_for(running, 20)
+            raise AssertionError("the query survived the server going down")
+        except DatabaseError as e:
+            message = str(e)
+        assert message.startswith("cannot reach the database") and "\n" not in message, message
+        assert "alice-pw" not in message
+        srv.pg_ctl("start")
+        back = await lib.search_text("spur gear", k=3)
+        assert back.results[0].family == "spur_gear"
+        await lib.shutdown()
+
+    asyncio.run(scenario())
