@@ -10,7 +10,7 @@ import json
 import sys
 
 from cadfinder import __version__
-from cadfinder.errors import CadfinderError
+from cadfinder.errors import CadfinderError, DiskError
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -1136,11 +1136,17 @@ def main(argv: list[str] | None = None) -> int:
     except CadfinderError as e:
         print(f"cadfinder: error: {e}", file=sys.stderr)
         return EXIT_ERROR
-    except psycopg.OperationalError as e:  # the server went away in the middle of a command
+    except psycopg.OperationalError as e:  # the server went away (or its disk filled) mid-command
         from cadfinder.db.connection import explain
 
-        print(f"cadfinder: error: {explain(e)}; what was done is kept, and the same command resumes "
-              "once the server is back", file=sys.stderr)
+        err = explain(e)
+        tail = "" if isinstance(err, DiskError) else (
+            "; what was done is kept, and the same command resumes once the server is back")
+        print(f"cadfinder: error: {err}{tail}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as e:  # a file of cadfinder's own (settings, exports) on a full or read-only disk
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"cadfinder: error: {e.strerror or e}{where}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("cadfinder: interrupted", file=sys.stderr)

@@ -103,20 +103,12 @@ def _postmaster(pgdata) -> tuple[int, str, int]:
     return int(lines[0]), lines[4], int(lines[3])
 
 
-@pytest.mark.timeout(900)
-def test_the_database_killed_mid_ingest(fresh_home, small_catalog, tmp_path):
-    """The embedded server is killed (SIGKILL) while parts are being ingested: the ingest stops
-    with one clear line, and the same command afterwards restarts the server (crash recovery)
-    and finishes; every part is whole and stored once."""
+def _wait_until_some_stored(pgdata, timeout: float = 300) -> int:
+    """Wait until an ingest running on the embedded server in `pgdata` has stored a part; returns
+    the server's pid."""
     import psycopg
 
-    names = _copies(small_catalog, tmp_path / "parts", "T-DBKILL", 6)
-    r = subprocess.run([sys.executable, "-m", "cadfinder", "db", "init", "--json"], cwd=REPO, capture_output=True,
-                       text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    pgdata = fresh_home / "data" / "pgdata"
-    p = _ingest(tmp_path / "parts")
-    deadline, stored = time.time() + 300, 0
+    deadline, stored, pid = time.time() + timeout, 0, 0
     while time.time() < deadline and stored == 0:
         time.sleep(0.5)
         try:
@@ -125,12 +117,18 @@ def test_the_database_killed_mid_ingest(fresh_home, small_catalog, tmp_path):
                 stored = c.execute("SELECT count(*) FROM cad_models").fetchone()[0]
         except (OSError, IndexError, psycopg.Error):
             continue
-    assert stored > 0
-    os.kill(pid, signal.SIGKILL)
-    _, err = p.communicate(timeout=300)
-    assert p.returncode != 0 and "Traceback" not in err and err.strip(), err
-    r = subprocess.run([sys.executable, "-m", "cadfinder", "ingest", str(tmp_path / "parts"), "--jobs", "1", "--quiet",
-                        "--json"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert stored > 0, "the ingest stored nothing"
+    return pid
+
+
+def _cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cadfinder", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _resume_and_check_whole(folder, names: list[str]) -> None:
+    """Run the same ingest again: it finishes, and every part is stored once and whole."""
+    r = _cli("ingest", str(folder), "--jobs", "1", "--quiet", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["failed"] == 0 and out["added"] + out["skipped"] == len(names)
@@ -144,3 +142,93 @@ def test_the_database_killed_mid_ingest(fresh_home, small_catalog, tmp_path):
     rows = json.loads(r.stdout)
     assert sorted(r[0] for r in rows) == names
     assert all(r[1] and r[2] == SCAN_VIEWS for r in rows), rows
+
+
+def _one_clear_line(stderr: str) -> str:
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("cadfinder: error: ") and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+@pytest.mark.timeout(900)
+def test_the_database_killed_mid_ingest(fresh_home, small_catalog, tmp_path):
+    """The embedded server is killed (SIGKILL) while parts are being ingested: the ingest stops
+    with one clear line, and the same command afterwards restarts the server (crash recovery)
+    and finishes; every part is whole and stored once."""
+    names = _copies(small_catalog, tmp_path / "parts", "T-DBKILL", 6)
+    r = _cli("db", "init", "--json", timeout=300)
+    assert r.returncode == 0, r.stderr
+    p = _ingest(tmp_path / "parts")
+    os.kill(_wait_until_some_stored(fresh_home / "data" / "pgdata"), signal.SIGKILL)
+    _, err = p.communicate(timeout=300)
+    assert p.returncode != 0
+    _one_clear_line(err)
+    _resume_and_check_whole(tmp_path / "parts", names)
+
+
+@pytest.fixture
+def small_disk(tmp_path, monkeypatch):
+    """A CADFINDER_HOME on a disk of its own (a 200 MB tmpfs), for filling it up and making it
+    read-only. Mounting needs root; elsewhere the test is skipped."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200m", "tmpfs", str(disk)], capture_output=True,
+                       text=True)
+    if r.returncode:
+        pytest.skip(f"cannot mount a small disk here (needs root): {r.stderr.strip()}")
+    monkeypatch.setenv("CADFINDER_HOME", str(disk))
+    monkeypatch.delenv("CADFINDER_DB", raising=False)
+    yield disk
+    subprocess.run(["mount", "-o", "remount,rw", str(disk)], capture_output=True)
+    pgdata = disk / "data" / "pgdata"
+    if (pgdata / "postmaster.pid").exists():
+        try:
+            os.kill(_postmaster(pgdata)[0], signal.SIGKILL)
+        except (OSError, IndexError, ValueError):
+            pass
+    subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def _fill(disk) -> None:
+    """Write to `disk` until it is full."""
+    block = b"\0" * (1 << 20)
+    with open(disk / "filler", "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(block)
+        except OSError:
+            pass
+    # tmpfs may keep a partial block: top up with small writes
+    with open(disk / "filler", "ab", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError:
+            pass
+
+
+@pytest.mark.timeout(900)
+def test_a_full_then_read_only_disk(small_disk, small_catalog, tmp_path):
+    """The database's disk fills up in the middle of an ingest: the ingest stops with one clear
+    line that says so, and once there is room the same command finishes, every part whole and
+    stored once. A disk the system made read-only: one clear line, and once it is writable
+    again everything is there."""
+    names = _copies(small_catalog, tmp_path / "parts", "T-DISK", 8)
+    r = _cli("db", "init", "--json", timeout=300)
+    assert r.returncode == 0, r.stderr
+    p = _ingest(tmp_path / "parts")
+    _wait_until_some_stored(small_disk / "data" / "pgdata")
+    _fill(small_disk)
+    _, err = p.communicate(timeout=300)
+    assert p.returncode != 0
+    assert "the database's disk is full" in _one_clear_line(err)
+    (small_disk / "filler").unlink()
+    _resume_and_check_whole(tmp_path / "parts", names)
+
+    r = subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr  # no cadfinder process holds the disk open any more
+    r = _cli("search", "--text", "bracket", "--k", "3", "--json")
+    assert r.returncode != 0
+    assert "the database's disk is read-only" in _one_clear_line(r.stderr)
+    subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    _resume_and_check_whole(tmp_path / "parts", names)

@@ -13,7 +13,7 @@ import psycopg.conninfo
 from pgvector.psycopg import register_vector, register_vector_async
 
 from cadfinder.db import embedded
-from cadfinder.errors import DatabaseError
+from cadfinder.errors import DatabaseError, DiskError
 from cadfinder.settings import Settings
 
 ROLE_NAMES = {"designer": "cadfinder_designer", "admin": "cadfinder_admin"}
@@ -70,9 +70,15 @@ def _first_line(e: BaseException) -> str:
 
 
 def explain(e: BaseException, where: Target | None = None) -> DatabaseError:
-    """Turn a psycopg exception into a one-line DatabaseError."""
+    """Turn a psycopg exception into a one-line DatabaseError (a DiskError for a full or
+    read-only disk, which PostgreSQL reports as an I/O or a permission error)."""
     msg = _first_line(e)
     place = f" ({where.describe()})" if where else ""
+    disk = DiskError.from_message(msg)
+    if disk is not None:
+        return disk
+    if isinstance(e, psycopg.errors.DiskFull):
+        return DiskError(f"the database's disk is full{place}: {msg}")
     if isinstance(e, psycopg.errors.InsufficientPrivilege):
         return DatabaseError(f"permission denied{place}: {msg}")
     if isinstance(e, psycopg.OperationalError):

