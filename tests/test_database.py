@@ -287,3 +287,18 @@ def test_a_selective_filter_reads_its_rows_exactly(library):
             assert got == [pns[i] for i in np.argsort(-cos)[:3]]
         finally:
             conn.rollback()
+
+
+def test_a_full_or_read_only_disk_is_named_as_such():
+    """PostgreSQL reports ENOSPC as a disk-full (or I/O) error and EROFS as a permission error:
+    both become a DiskError that says what to do."""
+    from cadfinder.errors import DiskError
+
+    full = connection.explain(psycopg.errors.DiskFull('could not extend file "base/1/2": No space left on device'))
+    assert isinstance(full, DiskError) and str(full).startswith("the database's disk is full")
+    assert "make room" in str(full) and "\n" not in str(full)
+    ro = connection.explain(psycopg.errors.InsufficientPrivilege(
+        'could not open file "base/1/2": Read-only file system'))
+    assert isinstance(ro, DiskError) and "read-only" in str(ro) and "writable" in str(ro)
+    other = connection.explain(psycopg.errors.InsufficientPrivilege("permission denied for table cad_models"))
+    assert not isinstance(other, DiskError) and str(other).startswith("permission denied")
