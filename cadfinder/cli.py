@@ -130,8 +130,8 @@ def cmd_genome_validate(args) -> int:
 def cmd_genome_instantiate(args) -> int:
     from pathlib import Path
 
-    from cadfinder.catalog.build import describe_instance
-    from cadfinder.genome.instantiate import instantiate, with_parameters
+    from cadfinder.bridge import cadquery_backend
+    from cadfinder.genome.instantiate import with_parameters
 
     genome = _load_genome(args.file)
     changes = {}
@@ -143,15 +143,7 @@ def cmd_genome_instantiate(args) -> int:
             raise CadfinderError(f"--set needs name=number, not {a!r}") from None
     if changes:
         genome = with_parameters(genome, **changes)
-    inst = instantiate(genome)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = args.name or Path(args.file).stem
-    mesh = inst.mesh()
-    inst.export_step(out / f"{stem}.step")
-    mesh.export(out / f"{stem}.stl")
-    info = {"step": str(out / f"{stem}.step"), "stl": str(out / f"{stem}.stl")} | describe_instance(inst, genome, mesh)
-    _print(info, args.json)
+    _print(cadquery_backend.build(genome, args.out, args.name or Path(args.file).stem), args.json)
     return 0
 
 

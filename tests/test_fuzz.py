@@ -1,7 +1,9 @@
 """Bad input, fuzzed: every supported query format, mutated (flipped bytes, absurd or
-non-finite numbers, truncation), read as a mesh and as a point cloud. The only outcomes allowed
-are a result (finite points in millimetres, at least the minimum count) or a CadfinderError with
-a message; no other exception, no hang. `python bench/fuzz.py --minutes N` runs longer."""
+non-finite numbers, truncation), read as a mesh and as a point cloud; genomes of every family
+with extreme values, random expressions, absurd counts and features dropped or repeated; text
+queries and filters. The only outcomes allowed are a result (finite points in millimetres, at
+least the minimum count; a solid with a finite volume) or a CadfinderError with a message; no
+other exception, no hang. `python bench/fuzz.py --minutes N [--genomes]` runs longer."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from hypothesis import strategies as st
 
 from cadfinder.errors import CadfinderError
 from cadfinder.geometry import readers
+from tests import fuzz_genomes
 from tests.fuzz_inputs import NUMBERS, mutate, seed_files
 
 mutations = st.tuples(
@@ -108,3 +111,81 @@ def test_any_text_query_parses_to_text_postgresql_accepts(text):
     assert "\x00" not in parsed.text
     for f in parsed.filters():
         assert not isinstance(f.value, float) or np.isfinite(f.value)
+
+
+def build_one(genome: dict) -> str:
+    """Validate a genome and, when valid, instantiate and tessellate it in this process: 'invalid'
+    (with a list of problems) or 'built'; a CadfinderError passes through."""
+    from cadfinder.genome.instantiate import instantiate
+    from cadfinder.genome.validate import feature_counts, validate
+
+    problems = validate(genome)
+    assert isinstance(problems, list) and all(isinstance(p, str) and p for p in problems)
+    if problems:
+        return "invalid"
+    assert all(v >= 0 for v in feature_counts(genome).values())
+    inst = instantiate(genome)
+    assert np.isfinite(inst.volume_mm3) and inst.volume_mm3 > 0
+    mesh = inst.mesh()
+    assert len(mesh.faces) > 0 and np.isfinite(mesh.vertices).all()
+    return "built"
+
+
+genome_mutations = st.tuples(st.integers(0, len(fuzz_genomes.seed_genomes()) - 1), st.integers(0, 2 ** 31),
+                             st.integers(1, 5))
+
+
+@settings(max_examples=300, deadline=5000)
+@given(m=genome_mutations)
+def test_mutated_genomes_validate_to_a_list_of_problems(m):
+    """Validation alone (what ingestion and the genome panel run first) never raises, whatever
+    the values, and what it passes has finite, bounded counts."""
+    import json
+
+    from cadfinder.genome.validate import MAX_INSTANCES, feature_counts, parameter_values, validate
+
+    g = fuzz_genomes.mutate(fuzz_genomes.seed_genomes()[m[0]], m[1], m[2])
+    json.dumps(g)
+    problems = validate(g)
+    assert isinstance(problems, list) and all(isinstance(p, str) and p for p in problems)
+    if not problems:
+        assert all(np.isfinite(v) for v in parameter_values(g).values())
+        assert all(0 <= n <= MAX_INSTANCES * 200 for n in feature_counts(g).values())
+
+
+@pytest.mark.slow
+@settings(max_examples=20, deadline=None)
+@given(m=genome_mutations)
+def test_mutated_genomes_build_or_give_a_clear_error(tmp_path_factory, m):
+    """The open kernel's STEP export (Open in CAD without Creo, `cadfinder genome instantiate`)
+    on mutated genomes: files and a finite volume, or a CadfinderError with a message. The kernel
+    runs in a child process with bounded memory, so a crash is an error too."""
+    from cadfinder.bridge import cadquery_backend
+
+    g = fuzz_genomes.mutate(fuzz_genomes.seed_genomes()[m[0]], m[1], m[2])
+    out = tmp_path_factory.mktemp("genome")
+    try:
+        r = cadquery_backend.build(g, out, "part")
+    except CadfinderError as e:
+        assert str(e).strip() and "Traceback" not in str(e)
+        return
+    assert Path(r["step"]).stat().st_size > 0 and np.isfinite(r["volume_mm3"]) and r["volume_mm3"] > 0
+
+
+@pytest.mark.slow
+def test_a_genome_that_exhausts_opencascade_is_a_clear_error(tmp_path):
+    """Found fuzzing: a flange with 1,000 bolt holes on one circle (each overlapping the next)
+    makes OpenCascade allocate until it aborts (or the machine swaps); the kernel runs in a child
+    with bounded memory, so this is a GenomeError and the app stays up."""
+    import multiprocessing
+
+    from cadfinder import isolation
+    from cadfinder.bridge import cadquery_backend
+    from cadfinder.catalog import families
+    from cadfinder.errors import GenomeError
+
+    g, _, _ = families.generate("flange", np.random.default_rng(3))
+    g["features"][1]["placement"]["pattern"]["count"] = 1000
+    assert isolation.memory_limit() <= 8 << 30 and not multiprocessing.current_process().daemon
+    with pytest.raises(GenomeError, match="crashed|out of memory|took over"):
+        cadquery_backend.build(g, tmp_path, "flange")

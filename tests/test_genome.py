@@ -120,3 +120,44 @@ def test_gear_has_its_teeth():
     tip = r > r.max() - 0.5 * g["parameters"]["module"]["value"]
     rises = np.count_nonzero(tip & ~np.roll(tip, 1))
     assert rises == teeth
+
+
+def test_absurd_values_are_refused_before_the_kernel_sees_them():
+    """Found fuzzing: counts of 10^9 exhausted memory (a polygon of 10^9 sides aborts OpenCascade),
+    NaN parameters, deep expressions and functions given the wrong number of arguments."""
+    g = plate_genome()
+    bad = copy.deepcopy(g)
+    bad["parameters"]["thickness"] = {"value": float("nan"), "unit": "mm"}
+    assert any("thickness: value nan is not a finite number" in p for p in validate(bad))
+    bad = copy.deepcopy(g)
+    bad["features"][2]["placement"]["pattern"]["nx"] = 1e9
+    assert any("nx: 1e+09 is larger than 1e+06" in p for p in validate(bad))
+    bad["features"][2]["placement"]["pattern"]["nx"] = 5000
+    assert any("nx: 5000 is not a count from 1 to 1000" in p for p in validate(bad))
+    bad = copy.deepcopy(g)
+    bad["features"][2]["placement"]["pattern"]["nx"] = 100
+    bad["features"][2]["placement"]["pattern"]["ny"] = 100
+    assert any("places 10000 instances, more than 1000" in p for p in validate(bad))
+    for expr, why in [("-" * 5000 + "1", "longer than"), ("abs(1, 2)", "cannot take 2"), ("round(1, 2.5)", "cannot take")]:
+        with pytest.raises(expressions.ExpressionError, match=why):
+            expressions.evaluate(expr, {})
+
+
+def test_solids_the_kernel_calls_valid_but_are_not():
+    """Found fuzzing: every feature suppressed; an outer diameter below the bore (an inside-out
+    solid of negative volume); a wall of 1e-12 mm (no volume)."""
+    g = plate_genome()
+    none = copy.deepcopy(g)
+    for f in none["features"]:
+        f["suppressed"] = True
+    with pytest.raises(GenomeError, match="every feature is suppressed"):
+        instantiate(none)
+    flat, _, _ = families.generate("profile", np.random.default_rng(3))
+    flat["parameters"]["wall"] = {"value": 1e-12, "unit": "mm"}
+    flat["features"][1]["suppressed"] = True
+    with pytest.raises(GenomeError, match="no volume"):
+        instantiate(flat)
+    inside_out, _, _ = families.generate("bushing", np.random.default_rng(3))
+    inside_out["parameters"]["outer_d"] = {"value": 2.5, "unit": "mm"}
+    with pytest.raises(GenomeError, match="inside-out"):
+        instantiate(inside_out)

@@ -17,18 +17,29 @@ _FUNCS = {"min": min, "max": max, "abs": abs, "sqrt": math.sqrt, "sin": math.sin
 _CONSTS = {"pi": math.pi}
 
 
+MAX_LENGTH = 1000  # characters (a genome file allows 200)
+
+
 class ExpressionError(ValueError):
     pass
+
+
+def _parse(expr: str) -> ast.Expression:
+    if len(expr) > MAX_LENGTH:
+        raise ExpressionError(f"expression of {len(expr)} characters is longer than {MAX_LENGTH}")
+    try:
+        return ast.parse(expr, mode="eval")
+    except SyntaxError as e:
+        raise ExpressionError(f"cannot parse {expr[:60]!r}: {e.msg}") from None
+    except (RecursionError, MemoryError):
+        raise ExpressionError(f"{expr[:60]!r}... is nested too deeply") from None
 
 
 def names(expr) -> set[str]:
     """The parameter names an expression uses."""
     if not isinstance(expr, str):
         return set()
-    try:
-        tree = ast.parse(expr, mode="eval")
-    except SyntaxError as e:
-        raise ExpressionError(f"cannot parse {expr!r}: {e.msg}") from None
+    tree = _parse(expr)
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - set(_FUNCS) - set(_CONSTS)
 
 
@@ -40,10 +51,7 @@ def evaluate(expr, params: dict[str, float]) -> float:
         return float(expr)
     if not isinstance(expr, str):
         raise ExpressionError(f"expected a number or an expression, got {type(expr).__name__}")
-    try:
-        tree = ast.parse(expr, mode="eval")
-    except SyntaxError as e:
-        raise ExpressionError(f"cannot parse {expr!r}: {e.msg}") from None
+    tree = _parse(expr)
 
     def walk(node):
         if isinstance(node, ast.Expression):
@@ -78,10 +86,15 @@ def evaluate(expr, params: dict[str, float]) -> float:
                 return float(_FUNCS[node.func.id](*[walk(a) for a in node.args]))
             except (ValueError, OverflowError) as e:
                 raise ExpressionError(f"{node.func.id}() failed in {expr!r}: {e}") from None
+            except TypeError:  # the wrong number of arguments
+                raise ExpressionError(f"{node.func.id}() cannot take {len(node.args)} argument(s) in {expr!r}") from None
         raise ExpressionError(f"{expr!r}: only numbers, parameter names, + - * / ** and "
                               f"{', '.join(sorted(_FUNCS))} are allowed")
 
-    value = walk(tree)
+    try:
+        value = walk(tree)
+    except RecursionError:
+        raise ExpressionError(f"{expr[:60]!r}... is nested too deeply") from None
     if not math.isfinite(value):
         raise ExpressionError(f"{expr!r} is not finite")
     return value

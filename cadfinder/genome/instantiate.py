@@ -288,6 +288,8 @@ def instantiate(genome: dict) -> Instance:
     """Validate and build the genome's solid; GenomeError says which feature failed and why."""
     check(genome)
     wp = _Builder(genome).build()
+    if wp is None:
+        raise GenomeError("every feature is suppressed: there is nothing to build")
     import cadquery as cq
 
     vals = wp.vals()
@@ -297,6 +299,13 @@ def instantiate(genome: dict) -> Instance:
         raise GenomeError("the genome produced no solid")
     if not shape.isValid():
         raise GenomeError("the genome produced an invalid solid (self-intersecting or broken topology)")
+    volume, diagonal = shape.Volume(), shape.BoundingBox().DiagonalLength
+    # OpenCascade calls these valid; found fuzzing (an outer diameter below the bore, a wall of 1e-12)
+    if not math.isfinite(volume) or abs(volume) <= 1e-9 * diagonal ** 3:
+        raise GenomeError("the genome produced a solid with no volume: a dimension is zero or nearly so")
+    if volume < 0:
+        raise GenomeError("the genome produced an inside-out solid (negative volume): a profile crosses itself, "
+                          "e.g. an inner diameter larger than the outer one")
     return Instance(shape, genome)
 
 

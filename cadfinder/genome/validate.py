@@ -11,6 +11,14 @@ import jsonschema
 from cadfinder.errors import GenomeError
 from cadfinder.genome import expressions
 
+# What a part can sensibly hold: beyond these the kernel runs for many minutes or out of memory
+# (measured: a grid of 1,024 holes builds in 60 s on 2 cores, 2,025 in 180 s; 10^9 polygon sides
+# abort OpenCascade with bad_alloc). Lengths are in the genome's units.
+MAX_MAGNITUDE = 1e6
+MAX_INSTANCES = 1000  # holes or cuts one feature places (points plus pattern)
+MAX_COUNT = {"teeth": 500, "sides": 500}
+COUNT_KEYS = ("count", "nx", "ny", "teeth", "sides")
+
 EXPR_KEYS = {"value", "distance", "angle", "diameter", "depth", "radius", "length", "thickness", "width", "height",
              "inner_diameter", "sides", "module", "teeth", "pressure_angle", "count", "start_angle", "nx", "ny",
              "pitch_x", "pitch_y", "offset"}
@@ -87,6 +95,11 @@ def validate(genome: dict) -> list[str]:
     params = genome["parameters"]
     values = {k: p["value"] for k, p in params.items()}
     for name, p in params.items():
+        absurd = [f"genome.parameters.{name}: {key} {p[key]} is not a finite number of at most {MAX_MAGNITUDE:g} "
+                  "in size" for key in ("value", "min", "max") if key in p and not abs(p[key]) <= MAX_MAGNITUDE]
+        if absurd:  # (also NaN)
+            problems += absurd
+            continue
         lo, hi = p.get("min"), p.get("max")
         if lo is not None and hi is not None and lo > hi:
             problems.append(f"genome.parameters.{name}: min {lo} is greater than max {hi}")
@@ -96,15 +109,30 @@ def validate(genome: dict) -> list[str]:
             problems.append(f"genome.parameters.{name}: value {p['value']} is above its maximum {hi}")
         if p.get("integer") and float(p["value"]) != int(p["value"]):
             problems.append(f"genome.parameters.{name}: value {p['value']} must be a whole number")
+    if problems:
+        return problems
     ids = [f["id"] for f in genome["features"]]
     dup = {i for i in ids if ids.count(i) > 1}
     if dup:
         problems.append(f"genome.features: duplicate feature ids {sorted(dup)}")
     for path, expr in _expressions(genome["features"], ("features",)):
         try:
-            expressions.evaluate(expr, values)
+            v = expressions.evaluate(expr, values)
         except expressions.ExpressionError as e:
             problems.append(f"{_where(path)}: {e}")
+            continue
+        if abs(v) > MAX_MAGNITUDE:
+            problems.append(f"{_where(path)}: {v:g} is larger than {MAX_MAGNITUDE:g}")
+        elif path[-1] in COUNT_KEYS and not 0 < round(v) <= MAX_COUNT.get(path[-1], MAX_INSTANCES):
+            problems.append(f"{_where(path)}: {v:g} is not a count from 1 to "
+                            f"{MAX_COUNT.get(path[-1], MAX_INSTANCES)}")
+    if problems:
+        return problems
+    for i, f in enumerate(genome["features"]):
+        placement = f.get("placement") or {}
+        n = len(placement.get("at", [])) + _pattern_size(placement.get("pattern"), values)
+        if n > MAX_INSTANCES:
+            problems.append(f"genome.features[{i}].placement: places {n} instances, more than {MAX_INSTANCES}")
     first = genome["features"][0]
     if first["type"] not in ("extrude", "revolve"):
         problems.append(f"genome.features[0]: the first feature must create material (extrude or revolve), "
@@ -120,6 +148,15 @@ def validate(genome: dict) -> list[str]:
         if key not in ids:
             problems.append(f"genome.creo.features.{key}: no such feature id")
     return problems
+
+
+def _pattern_size(pattern: dict | None, values: dict) -> int:
+    """Instances a (validated) pattern places."""
+    if not pattern:
+        return 0
+    if pattern["kind"] == "polar":
+        return round(expressions.evaluate(pattern["count"], values))
+    return round(expressions.evaluate(pattern["nx"], values)) * round(expressions.evaluate(pattern["ny"], values))
 
 
 def check(genome: dict) -> dict:
@@ -147,14 +184,9 @@ def feature_counts(genome: dict) -> dict[str, int]:
             continue
         add(f["type"])
         placement = f.get("placement") or {}
-        n = len(placement.get("at", [])) if placement else 0
-        pat = placement.get("pattern")
-        if pat:
+        n = len(placement.get("at", [])) + _pattern_size(placement.get("pattern"), values)
+        if placement.get("pattern"):
             add("pattern")
-            if pat["kind"] == "polar":
-                n += round(expressions.evaluate(pat["count"], values))
-            else:
-                n += round(expressions.evaluate(pat["nx"], values)) * round(expressions.evaluate(pat["ny"], values))
         if f["type"] == "hole":
             add("holes", max(n, 1))
             if f.get("counterbore"):

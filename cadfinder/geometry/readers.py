@@ -197,40 +197,24 @@ def _tessellated_cad(path: Path, tolerance: float | None) -> trimesh.Trimesh:
                          f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 
 
-def _tessellate_in_child(path: str, tolerance: float | None, conn) -> None:
-    try:
-        m = _tessellated_cad(Path(path), tolerance)
-        conn.send(("mesh", np.asarray(m.vertices), np.asarray(m.faces)))
-    except InputError as e:
-        conn.send(("error", str(e)))
+def _tessellated_cad_arrays(path: str, tolerance: float | None) -> tuple[np.ndarray, np.ndarray]:
+    m = _tessellated_cad(Path(path), tolerance)
+    return np.asarray(m.vertices), np.asarray(m.faces)
 
 
 def _tessellated_cad_isolated(path: Path, tolerance: float | None) -> trimesh.Trimesh:
     """_tessellated_cad in a child process: a damaged file can crash OpenCascade or keep it busy
     for minutes (seen fuzzing), which must not take the app down with it."""
-    import multiprocessing as mp
+    from cadfinder import isolation
 
-    if mp.current_process().daemon:  # a daemonic worker may not start processes: read it here
-        return _tessellated_cad(path, tolerance)
-    ctx = mp.get_context("spawn")
-    receive, send = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_tessellate_in_child, args=(str(path), tolerance, send), daemon=True)
-    child.start()
-    send.close()
     try:
-        if not receive.poll(CAD_READ_TIMEOUT):
-            raise InputError(f"{path.name}: reading the CAD model took over {CAD_READ_TIMEOUT:.0f} s (damaged, or "
-                             "too large for a query: export it as STL)")
-        reply = receive.recv()
-    except EOFError:
-        raise InputError(f"{path.name}: the CAD reader crashed on this file (damaged?)") from None
-    finally:
-        if child.is_alive():
-            child.kill()
-        child.join()
-    if reply[0] == "error":
-        raise InputError(reply[1])
-    return trimesh.Trimesh(reply[1], reply[2], process=False)
+        vertices, faces = isolation.call(_tessellated_cad_arrays, (str(path), tolerance),
+                                         f"{path.name}: the CAD reader", CAD_READ_TIMEOUT)
+    except InputError as e:
+        if "took over" in str(e):
+            raise InputError(f"{e} (damaged, or too large for a query: export it as STL)") from None
+        raise
+    return trimesh.Trimesh(vertices, faces, process=False)
 
 
 def read_mesh(path: str | Path, units: str | None = None, tolerance: float | None = None,
