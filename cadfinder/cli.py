@@ -112,6 +112,8 @@ def _load_genome(path: str) -> dict:
         raise CadfinderError(f"{path}: {e.strerror}") from None
     except json.JSONDecodeError as e:
         raise CadfinderError(f"{path}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise CadfinderError(f"{path}: not a genome (JSON nested too deeply)") from None
     # A catalog sidecar carries the genome under "genome".
     return data["genome"] if isinstance(data, dict) and "genome" in data and "schema" not in data else data
 

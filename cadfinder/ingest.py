@@ -68,6 +68,8 @@ def _read_sidecar(path: Path | None) -> dict:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise InputError(f"{path.name}: sidecar is not valid JSON ({e})") from None
+    except RecursionError:
+        raise InputError(f"{path.name}: sidecar is not valid JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise InputError(f"{path.name}: sidecar must be a JSON object")
     return data
