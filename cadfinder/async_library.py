@@ -143,7 +143,8 @@ class AsyncLibrary:
                                    JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'hnsw' ORDER BY 1""")
         return {"parts": total, "with_view_embeddings": with_views, "with_genome": with_genome,
                 "table_bytes": size, "families": {r[0] or "(none)": r[1] for r in rows},
-                "indexes": {r[0]: r[1] for r in idx}, "database": self.describe()}
+                "indexes": {r[0]: r[1] for r in idx}, "database": self.describe(),
+                "server": await pipeline.run_async(lifecycle.replication(), self._fetch)}
 
     async def part(self, part_number: str) -> PartDetails:
         rows = await self._fetch(

@@ -1138,6 +1138,11 @@ def main(argv: list[str] | None = None) -> int:
             "; what was done is kept, and the same command resumes once the server is back")
         print(f"cadfinder: error: {err}{tail}", file=sys.stderr)
         return EXIT_ERROR
+    except psycopg.Error as e:  # refused by the server (a designer login writing, a read-only standby)
+        from cadfinder.db.connection import explain
+
+        print(f"cadfinder: error: {explain(e)}", file=sys.stderr)
+        return EXIT_ERROR
     except OSError as e:  # a file of cadfinder's own (settings, exports) on a full or read-only disk
         where = f" ({e.filename})" if e.filename else ""
         print(f"cadfinder: error: {e.strerror or e}{where}", file=sys.stderr)

@@ -28,7 +28,8 @@ def writer(settings: Settings, uri: str | None) -> psycopg.Connection:
     if settings.database.role == "designer" and not (uri or settings.database.uri):
         raise CadfinderError("this cadfinder is set up as a designer (read-only): ingestion needs the admin role "
                              "(cadfinder settings set database.role=admin)")
-    return connect(settings, uri, role="admin" if not (uri or settings.database.uri) else None)
+    # On a shared server the URI's login decides what may be written; the role picks the primary.
+    return connect(settings, uri, role="admin")
 
 
 def lookup_implicit(settings: Settings, uri: str | None, part_number: str):

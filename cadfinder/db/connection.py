@@ -18,6 +18,15 @@ from cadfinder.settings import Settings
 
 ROLE_NAMES = {"designer": "cadfinder_designer", "admin": "cadfinder_admin"}
 
+# Which server of a multi-host URI (host=a,b,c) libpq picks, unless the URI says: reads prefer a
+# hot standby (any, at random), anything that may write needs the primary. A one-host URI to a
+# standby gives an admin a clear "read-only" refusal instead of a failed write later.
+SERVER_CHOICE = {
+    "designer": {"target_session_attrs": "prefer-standby", "load_balance_hosts": "random"},
+    "admin": {"target_session_attrs": "read-write"},
+    "maintenance": {"target_session_attrs": "read-write"},
+}
+
 
 @dataclass(frozen=True)
 class Target:
@@ -51,7 +60,9 @@ def target(settings: Settings, uri: str | None = None, role: str | None = None) 
     timeout = settings.database.connect_timeout_s
     if uri:
         try:
-            info = psycopg.conninfo.make_conninfo(uri, connect_timeout=timeout, application_name="cadfinder")
+            given = psycopg.conninfo.conninfo_to_dict(uri)
+            info = psycopg.conninfo.make_conninfo(uri, connect_timeout=timeout, application_name="cadfinder",
+                                                  **{k: v for k, v in SERVER_CHOICE[role].items() if k not in given})
         except psycopg.ProgrammingError as e:
             raise DatabaseError(f"bad database URI: {_first_line(e)}") from None
         return Target(info, embedded=False, role=role)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
+from cadfinder import pipeline
 from cadfinder.db import indexes, migrations, roles
 from cadfinder.db.connection import ROLE_NAMES, Target, connect, explain, target
 from cadfinder.errors import DatabaseError
@@ -101,9 +102,11 @@ def status(settings: Settings, uri: str | None = None) -> dict:
                         psycopg.sql.SQL("SELECT count(*) FROM {}").format(psycopg.sql.Identifier(table))
                     ).fetchone()[0]
             idx = indexes.describe(conn)
+            server_role = pipeline.run(replication(), conn)
         except psycopg.Error as e:
             raise explain(e, t) from None
     return {
+        "server": server_role,
         "database": t.describe(),
         "embedded": t.embedded,
         "user": user,
@@ -115,6 +118,34 @@ def status(settings: Settings, uri: str | None = None) -> dict:
         "rows": counts,
         "indexes": idx,
     }
+
+
+def replication():
+    """Pipeline: which server answered and its part in replication.
+
+    A primary lists its standbys (name, address, state, replay lag in seconds and bytes; a
+    login without pg_monitor sees the names only); a standby gives its lag behind the primary:
+    seconds since the last replayed transaction's commit (null before the first) and bytes
+    received but not yet replayed."""
+    Fetch = pipeline.Fetch
+    (host, port, standby), = yield Fetch(
+        "SELECT coalesce(host(inet_server_addr()), 'local socket'), coalesce(inet_server_port(), "
+        "current_setting('port')::int), pg_is_in_recovery()")
+    out = {"answered_by": f"{host}:{port}", "role": "standby" if standby else "primary"}
+    if standby:
+        (lag_s, lag_bytes, sender), = yield Fetch(
+            "SELECT extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8, "
+            "pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::float8, "
+            "(SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver)")
+        out.update(lag_s=lag_s, lag_bytes=lag_bytes, primary=sender)
+    else:
+        rows = yield Fetch(
+            "SELECT application_name, client_addr::text, state, extract(epoch FROM replay_lag)::float8, "
+            "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::float8 FROM pg_stat_replication "
+            "ORDER BY application_name")
+        out["standbys"] = [{"name": r[0], "address": r[1], "state": r[2], "lag_s": r[3], "lag_bytes": r[4]}
+                           for r in rows]
+    return out
 
 
 def require_schema(conn: psycopg.Connection) -> None:

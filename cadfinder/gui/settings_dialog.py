@@ -322,7 +322,9 @@ class SettingsDialog(QDialog):
         try:
             where = await lib.open()
             st = await lib.stats()
-            self.db_result.setText(f"OK: {where}, {st['parts']} parts, role {lib.settings.database.role}")
+            server = st["server"]
+            self.db_result.setText(f"OK: {where}, {st['parts']} parts, role {lib.settings.database.role}; "
+                                   f"answered by the {server['role']} at {server['answered_by']}")
         except Exception as e:
             self.db_result.setText(f"failed: {readable(e)}")
         finally:
