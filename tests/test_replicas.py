@@ -127,3 +127,18 @@ def test_designers_read_from_standbys_and_a_standby_is_promoted(cluster, small_c
     assert st["server"]["role"] == "primary" and st["server"]["answered_by"].endswith(f":{c.standbys[1].port}")
     assert st["rows"]["cad_models"] == 5
     assert _sees(designer, "alice-pw", "SHF-00002")  # no standby left: designers read from the primary
+
+
+def test_the_monitoring_dashboard_uses_the_documented_metrics():
+    """The Grafana dashboard parses, and every metric it queries is one the admin guide names
+    (what postgres_exporter exports; no exporter or Grafana runs here)."""
+    import re
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parent.parent / "installer" / "server" / "monitoring"
+    dashboard = json.loads((folder / "grafana-dashboard.json").read_text())
+    guide = (folder / "README.md").read_text()
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert len(exprs) >= 7
+    metrics = {m for e in exprs for m in re.findall(r"\b(pg_[a-z_]+)\b", e)}
+    assert metrics and all(f"`{m}`" in guide for m in metrics), metrics
