@@ -31,8 +31,10 @@ class Standby(SharedServer):
             os.chmod(self.folder, 0o777)
         source = (f"host=127.0.0.1 port={self.primary.port} user=replicator password={REPLICATION_PASSWORD} "
                   f"application_name={self.slot}")
+        # -c fast: start at once instead of waiting for a spread checkpoint (minutes after CREATE
+        # DATABASE); standby.sh keeps the spread one, gentler on a primary in service.
         _run_as_server_user([_bin("pg_basebackup"), "-d", source, "-D", str(self.pgdata), "-X", "stream", "-S",
-                             self.slot, "-R"], self.user)
+                             self.slot, "-R", "-c", "fast"], self.user)
         with open(self.pgdata / "postgresql.conf", "a") as f:
             f.write(f"\nport = {self.port}\n")
         self.pg_ctl("start")
