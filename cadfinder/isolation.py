@@ -45,10 +45,12 @@ def _child(fn: Callable, args: tuple, conn, limit: int) -> None:
         conn.send(("failed", f"{type(e).__name__}: {text[0] if text else 'no message'}"))
 
 
-def call(fn: Callable, args: tuple, what: str, timeout_s: float, error: type[CadfinderError] = InputError) -> Any:
+def call(fn: Callable, args: tuple, what: str, timeout_s: float, error: type[CadfinderError] = InputError,
+         timeout_advice: str = "") -> Any:
     """fn(*args) in a child process with bounded memory (memory_limit). A CadfinderError it
     raises is raised here; a crash, running out of memory, any other exception, or a run over
-    `timeout_s` seconds becomes `error` naming `what` (e.g. "part.step: the CAD reader"). In a daemonic worker, which may not start processes, fn runs
+    `timeout_s` seconds becomes `error` naming `what` (e.g. "part.step: the CAD reader"), with
+    `timeout_advice` for the last. In a daemonic worker, which may not start processes, fn runs
     in place."""
     if mp.current_process().daemon:
         return fn(*args)
@@ -59,7 +61,8 @@ def call(fn: Callable, args: tuple, what: str, timeout_s: float, error: type[Cad
     send.close()
     try:
         if not receive.poll(timeout_s):
-            raise error(f"{what} took over {timeout_s:.0f} s and was stopped")
+            raise error(f"{what} took over {timeout_s:.0f} s and was stopped"
+                        + (f" ({timeout_advice})" if timeout_advice else ""))
         kind, value = receive.recv()
     except EOFError:
         child.join(10)

@@ -102,11 +102,11 @@ def status(settings: Settings, uri: str | None = None) -> dict:
                         psycopg.sql.SQL("SELECT count(*) FROM {}").format(psycopg.sql.Identifier(table))
                     ).fetchone()[0]
             idx = indexes.describe(conn)
-            server_role = pipeline.run(replication(), conn)
+            replication_state = pipeline.run(replication(), conn)
         except psycopg.Error as e:
             raise explain(e, t) from None
     return {
-        "server": server_role,
+        "server": replication_state,
         "database": t.describe(),
         "embedded": t.embedded,
         "user": user,

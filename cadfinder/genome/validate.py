@@ -94,11 +94,12 @@ def validate(genome: dict) -> list[str]:
     problems = []
     params = genome["parameters"]
     values = {k: p["value"] for k, p in params.items()}
+    absurd = []
     for name, p in params.items():
-        absurd = [f"genome.parameters.{name}: {key} {p[key]} is not a finite number of at most {MAX_MAGNITUDE:g} "
-                  "in size" for key in ("value", "min", "max") if key in p and not abs(p[key]) <= MAX_MAGNITUDE]
-        if absurd:  # (also NaN)
-            problems += absurd
+        bad = [f"genome.parameters.{name}: {key} {p[key]} is not a finite number of at most {MAX_MAGNITUDE:g} "
+               "in size" for key in ("value", "min", "max") if key in p and not abs(p[key]) <= MAX_MAGNITUDE]
+        if bad:  # (also NaN)
+            absurd += bad
             continue
         lo, hi = p.get("min"), p.get("max")
         if lo is not None and hi is not None and lo > hi:
@@ -109,26 +110,28 @@ def validate(genome: dict) -> list[str]:
             problems.append(f"genome.parameters.{name}: value {p['value']} is above its maximum {hi}")
         if p.get("integer") and float(p["value"]) != int(p["value"]):
             problems.append(f"genome.parameters.{name}: value {p['value']} must be a whole number")
-    if problems:
-        return problems
+    if absurd:  # every expression over them would be reported too
+        return absurd + problems
     ids = [f["id"] for f in genome["features"]]
     dup = {i for i in ids if ids.count(i) > 1}
     if dup:
         problems.append(f"genome.features: duplicate feature ids {sorted(dup)}")
+    dimensions_ok = True
     for path, expr in _expressions(genome["features"], ("features",)):
         try:
             v = expressions.evaluate(expr, values)
         except expressions.ExpressionError as e:
             problems.append(f"{_where(path)}: {e}")
+            dimensions_ok = False
             continue
         if abs(v) > MAX_MAGNITUDE:
             problems.append(f"{_where(path)}: {v:g} is larger than {MAX_MAGNITUDE:g}")
+            dimensions_ok = False
         elif path[-1] in COUNT_KEYS and not 0 < round(v) <= MAX_COUNT.get(path[-1], MAX_INSTANCES):
             problems.append(f"{_where(path)}: {v:g} is not a count from 1 to "
                             f"{MAX_COUNT.get(path[-1], MAX_INSTANCES)}")
-    if problems:
-        return problems
-    for i, f in enumerate(genome["features"]):
+            dimensions_ok = False
+    for i, f in enumerate(genome["features"] if dimensions_ok else []):
         placement = f.get("placement") or {}
         n = len(placement.get("at", [])) + _pattern_size(placement.get("pattern"), values)
         if n > MAX_INSTANCES:

@@ -207,13 +207,9 @@ def _tessellated_cad_isolated(path: Path, tolerance: float | None) -> trimesh.Tr
     for minutes (seen fuzzing), which must not take the app down with it."""
     from cadfinder import isolation
 
-    try:
-        vertices, faces = isolation.call(_tessellated_cad_arrays, (str(path), tolerance),
-                                         f"{path.name}: the CAD reader", CAD_READ_TIMEOUT)
-    except InputError as e:
-        if "took over" in str(e):
-            raise InputError(f"{e} (damaged, or too large for a query: export it as STL)") from None
-        raise
+    vertices, faces = isolation.call(_tessellated_cad_arrays, (str(path), tolerance), f"{path.name}: the CAD reader",
+                                     CAD_READ_TIMEOUT, timeout_advice="damaged, or too large for a query: export it "
+                                     "as STL")
     return trimesh.Trimesh(vertices, faces, process=False)
 
 
