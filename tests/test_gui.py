@@ -208,7 +208,7 @@ def test_settings_round_trip(window, loop, qtbot):
     qtbot.addWidget(again)
     assert again.efs.value() == 123
     run(loop, again._spawn(again._test_db()))
-    assert again.db_result.text().startswith("OK")
+    assert again.db_result.text().startswith("OK") and "answered by the primary" in again.db_result.text()
     run(loop, again._spawn(again._stats()))
     assert "parts:" in again.stats_text.toPlainText()
     run(loop, again._spawn(again._test_bridge()))

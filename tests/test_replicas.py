@@ -5,6 +5,7 @@ primary is lost, a standby is promoted and ingestion resumes on it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -50,8 +51,38 @@ def _sees(uri, password, part) -> bool:
     return r.returncode == 0
 
 
+async def _designers_while_a_standby_dies(c, uri, monkeypatch) -> tuple[list, list]:
+    """Three AsyncLibrary clients (what the app binds to, as designers) search by text, 15 times
+    each; standby 1 is SIGKILLed a second in. Returns the top answers and where each client
+    ended up."""
+    from cadfinder import settings as settings_mod
+    from cadfinder.async_library import AsyncLibrary
+
+    monkeypatch.setenv("PGPASSWORD", "alice-pw")
+    s = settings_mod.load()
+    s.database.role = "designer"
+    libs = [AsyncLibrary(s, uri) for _ in range(3)]
+    answered: list[str] = []
+    for lib in libs:
+        await lib.open()
+
+    async def client(lib):
+        for _ in range(15):
+            answered.append((await lib.search_text("spur gear", k=3)).results[0].part_number)
+            await asyncio.sleep(0.1)
+
+    tasks = [asyncio.ensure_future(client(lib)) for lib in libs]
+    await asyncio.sleep(1.0)
+    await asyncio.to_thread(c.standbys[0].kill)
+    await asyncio.gather(*tasks)
+    servers = [(await lib.stats())["server"]["answered_by"] for lib in libs]
+    for lib in libs:
+        await lib.shutdown()
+    return answered, servers
+
+
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, shipped_weights, shipped_clip):
+def cluster(tmp_path_factory, session_home, shipped_weights, shipped_clip):
     home = tmp_path_factory.mktemp("designer_home")
     r = run_cli("settings", "set", "database.role=designer", env={"CADFINDER_HOME": str(home)})
     assert r.returncode == 0, r.stderr
@@ -62,7 +93,7 @@ def cluster(tmp_path_factory, shipped_weights, shipped_clip):
 
 
 @pytest.mark.timeout(1200)
-def test_designers_read_from_standbys_and_a_standby_is_promoted(cluster, small_catalog, tmp_path):
+def test_designers_read_from_standbys_and_a_standby_is_promoted(cluster, small_catalog, tmp_path, monkeypatch):
     c = cluster
     r = cli(c.uri("postgres", SUPERUSER_PASSWORD), "db", "init", "--json", password=SUPERUSER_PASSWORD)
     assert r.returncode == 0, r.stderr
@@ -107,8 +138,11 @@ def test_designers_read_from_standbys_and_a_standby_is_promoted(cluster, small_c
     r = cli(designer, "ingest", str(tmp_path / "denied"), "--quiet", password="alice-pw")
     assert r.returncode != 0 and "Traceback" not in r.stderr, r.stdout + r.stderr
 
-    # One standby is lost: searches go on, on the other.
-    c.standbys[0].kill()
+    # Three designers' apps search while one standby is lost: a query in flight on it is sent
+    # again on a new connection, which libpq opens on the other, so every search answers.
+    answered, servers = asyncio.run(_designers_while_a_standby_dies(c, designer, monkeypatch))
+    assert answered == ["GER-00004"] * 45
+    assert all(s.endswith(f":{c.standbys[1].port}") for s in servers), servers
     for _ in range(3):
         st = _status(designer, "alice-pw")
         assert st["server"]["answered_by"].endswith(f":{c.standbys[1].port}")

@@ -26,7 +26,7 @@ def cli(srv_uri, *args, password, timeout=300):
 
 
 @pytest.fixture(scope="module")
-def shared_library(server, small_catalog, shipped_weights, shipped_clip):
+def shared_library(server, session_home, small_catalog, shipped_weights, shipped_clip):
     r = cli(server.uri("postgres"), "db", "init", "--json", password=SUPERUSER_PASSWORD)
     assert r.returncode == 0, r.stderr
     sql = (os.path.join(os.path.dirname(__file__), "..", "installer", "server", "logins.sql"))
