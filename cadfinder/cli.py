@@ -29,17 +29,21 @@ def _print(obj, as_json: bool) -> None:
     if as_json:
         print(json.dumps(obj, default=str))
         return
+    _print_items(obj, "")
+
+
+def _print_items(obj: dict, indent: str) -> None:
+    """key: value lines; a dict's items indented under its key, a list of dicts one line each."""
     for key, value in obj.items():
         if isinstance(value, dict):
-            print(f"{key}:")
-            for k, v in value.items():
-                print(f"  {k}: {v}")
+            print(f"{indent}{key}:")
+            _print_items(value, indent + "  ")
         elif isinstance(value, list) and value and isinstance(value[0], dict):
-            print(f"{key}:")
+            print(f"{indent}{key}:")
             for item in value:
-                print("  " + ", ".join(f"{k}={v}" for k, v in item.items()))
+                print(f"{indent}  " + ", ".join(f"{k}={v}" for k, v in item.items()))
         else:
-            print(f"{key}: {value}")
+            print(f"{indent}{key}: {value}")
 
 
 # ---- db -------------------------------------------------------------------------------------

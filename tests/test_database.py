@@ -302,3 +302,19 @@ def test_a_full_or_read_only_disk_is_named_as_such():
     assert isinstance(ro, DiskError) and "read-only" in str(ro) and "writable" in str(ro)
     other = connection.explain(psycopg.errors.InsufficientPrivilege("permission denied for table cad_models"))
     assert not isinstance(other, DiskError) and str(other).startswith("permission denied")
+
+
+def test_a_multi_host_uri_is_described_server_by_server_and_routed_by_role():
+    """Designers prefer a standby (any, at random); anything that may write needs the primary;
+    what the URI says itself wins."""
+    from cadfinder.settings import Settings
+
+    t = connection.Target("postgresql://alice@db1,db2:5433/cadfinder", False, "designer")
+    assert t.describe() == "alice@db1:5432,db2:5433/cadfinder"
+    s = Settings()
+    designer = psycopg.conninfo.conninfo_to_dict(connection.target(s, "postgresql://a@h1,h2/db", "designer").conninfo)
+    assert designer["target_session_attrs"] == "prefer-standby" and designer["load_balance_hosts"] == "random"
+    admin = psycopg.conninfo.conninfo_to_dict(connection.target(s, "postgresql://a@h1,h2/db", "admin").conninfo)
+    assert admin["target_session_attrs"] == "read-write" and "load_balance_hosts" not in admin
+    given = connection.target(s, "postgresql://a@h1,h2/db?target_session_attrs=any", "designer").conninfo
+    assert psycopg.conninfo.conninfo_to_dict(given)["target_session_attrs"] == "any"

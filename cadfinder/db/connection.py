@@ -44,9 +44,11 @@ class Target:
             p = psycopg.conninfo.conninfo_to_dict(self.conninfo)
         except psycopg.ProgrammingError:
             return "shared server (unparsable URI)"
-        host = p.get("host") or "localhost"
-        port = p.get("port") or "5432"
-        return f"{p.get('user') or '(default user)'}@{host}:{port}/{p.get('dbname') or ''}"
+        hosts = (p.get("host") or "localhost").split(",")
+        ports = [x or "5432" for x in (p.get("port") or "5432").split(",")]
+        ports = ports * len(hosts) if len(ports) == 1 else ports  # one port for every host
+        servers = ",".join(f"{h}:{port}" for h, port in zip(hosts, ports))
+        return f"{p.get('user') or '(default user)'}@{servers}/{p.get('dbname') or ''}"
 
 
 def target(settings: Settings, uri: str | None = None, role: str | None = None) -> Target:
