@@ -63,6 +63,16 @@ def test_mutated_files_give_a_result_or_a_clear_error(seeds, tmp_path, data, m):
             assert str(e).strip() and "Traceback" not in str(e)
 
 
+def test_an_obj_whose_vertices_lose_a_coordinate_is_a_clear_error(seeds, tmp_path):
+    """Found by the CI run of the test above: a number in an OBJ replaced by 1e308 made trimesh
+    read 2-D vertices, on which the repair raised a ValueError."""
+    src = next(p for p in seeds if p.name == "mesh.obj")
+    path = tmp_path / "fuzzed.obj"
+    path.write_bytes(mutate(src.read_bytes(), [], None, [(0.62890625, "1e308")]))
+    with pytest.raises(CadfinderError, match="three coordinates"):
+        readers.read_mesh(path)
+
+
 def test_a_step_file_that_crashes_opencascade_is_a_clear_error_for_a_query():
     """Found by bench/fuzz.py: a damaged STEP (a CadQuery box with bytes changed) on which
     OpenCascade segfaults. A query reads CAD files in a child process, so the app stays up."""

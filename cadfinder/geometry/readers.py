@@ -100,6 +100,8 @@ def repair_mesh(mesh: trimesh.Trimesh, name: str) -> tuple[trimesh.Trimesh, list
     f = np.asarray(mesh.faces, dtype=np.int64)
     if len(f) == 0:
         raise InputError(f"{name}: the mesh has no triangles")
+    if v.ndim != 2 or v.shape[1] != 3:  # found fuzzing: an OBJ whose vertex lines lost a coordinate
+        raise InputError(f"{name}: the file is damaged (its vertices do not have three coordinates)")
     if len(f) > MAX_FACES:
         raise InputError(f"{name}: {len(f):,} triangles is more than the {MAX_FACES:,} limit; decimate it first")
     if f.ndim != 2 or f.shape[1] != 3 or f.min() < 0 or f.max() >= len(v):
