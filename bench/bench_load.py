@@ -126,35 +126,12 @@ def summary(rows: list) -> dict:
     return out
 
 
-def ingest_folder(catalog: Path, folder: Path, n: int) -> list[str]:
-    """n catalog parts as new part numbers (STL with a sidecar naming the part)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    names = []
-    for k, stl in enumerate(sorted(catalog.glob("*.stl"))[: n]):
-        pn = f"{PREFIX}-{k:03d}"
-        shutil.copy(stl, folder / f"{pn}.stl")
-        (folder / f"{pn}.json").write_text(json.dumps({"part_number": pn, "name": f"load copy of {stl.stem}"}))
-        names.append(pn)
-    return names
-
-
-def stored(prefix: str) -> list[tuple]:
-    from cadfinder import library, settings
-
-    with library.connect(settings.load(), None, role="admin") as conn:
-        return conn.execute(
-            "SELECT m.part_number, count(*) OVER (PARTITION BY m.part_number), m.sdf_latent IS NOT NULL AND "
-            "m.surface_sample IS NOT NULL AND m.mesh_data IS NOT NULL AND m.implicit_codes IS NOT NULL, "
-            "(SELECT count(*) FROM scan_view_descriptors d WHERE d.model_id = m.id) FROM cad_models m "
-            "WHERE m.part_number LIKE %s", (prefix + "-%",)).fetchall()
-
-
-def remove(prefix: str) -> None:
+def library_rows(step, prefix: str):
+    """step(conn, prefix) (tests.stored_parts.stored or .delete) on the configured library, as an admin."""
     from cadfinder import library, settings
 
     with library.writer(settings.load(), None) as conn:
-        conn.execute("DELETE FROM cad_models WHERE part_number LIKE %s", (prefix + "-%",))
-        conn.commit()
+        return step(conn, prefix)
 
 
 def main() -> None:
@@ -166,15 +143,16 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the ingested parts")
     args = ap.parse_args()
     from cadfinder import demo
+    from tests import stored_parts
 
     catalog = Path(args.catalog) if args.catalog else demo.catalog_dir()
-    if stored(PREFIX):
-        remove(PREFIX)  # left by an interrupted run
+    if library_rows(stored_parts.stored, PREFIX):
+        library_rows(stored_parts.delete, PREFIX)  # left by an interrupted run
     q = make_queries(catalog, 12)
     print(f"baseline: 1 client alone, {args.seconds / 2:.0f} s", flush=True)
     alone = summary(run_clients(1, q, args.seconds / 2))
     work = Path(tempfile.mkdtemp(prefix="cf_load_"))
-    names = ingest_folder(catalog, work / "parts", args.ingest)
+    names = stored_parts.copy_as_new_parts(catalog, work / "parts", PREFIX, args.ingest)
     print(f"load: {args.clients} clients for {args.seconds:.0f} s while an admin ingests {len(names)} parts",
           flush=True)
     admin = {}
@@ -190,15 +168,15 @@ def main() -> None:
     out, err = admin["p"].communicate()
     ingest_s, overlap_s = time.time() - admin["t"], min(time.time(), queries_end) - admin["t"]
     admin = admin["p"]
-    rows = stored(PREFIX)
-    whole = sorted(r[0] for r in rows if r[1] == 1 and r[2] and r[3] == 48)
+    rows = library_rows(stored_parts.stored, PREFIX)
+    whole = sorted(pn for pn, v in rows.items() if v == stored_parts.WHOLE)
     result = {"clients": args.clients, "seconds": args.seconds, "alone": alone, "loaded": loaded,
               "ingest": {"returncode": admin.returncode, "report": json.loads(out) if admin.returncode == 0 else err[-500:],
                          "seconds": round(ingest_s, 1), "seconds_under_query_load": round(overlap_s, 1),
                          "parts": len(names), "stored_whole_once": len(whole),
                          "consistent": whole == names and len(rows) == len(names)}}
     if not args.keep:
-        remove(PREFIX)
+        library_rows(stored_parts.delete, PREFIX)
     shutil.rmtree(work, ignore_errors=True)
     print(f"\n{'modality':16s} {'answered':>9s} {'errors':>7s} {'p50 ms':>9s} {'p95 ms':>9s} "
           f"{'alone p50':>10s} {'ratio':>6s}")

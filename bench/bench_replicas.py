@@ -37,6 +37,7 @@ def load(primary_conninfo: str, rows: int, m: int, ef_construction: int) -> None
     import psycopg
     from bench_pgvector import make_data
     from pgvector.psycopg import register_vector
+    from psycopg import sql
 
     x = make_data(rows)[0]
     with psycopg.connect(primary_conninfo, autocommit=True) as conn:
@@ -49,8 +50,8 @@ def load(primary_conninfo: str, rows: int, m: int, ef_construction: int) -> None
             for i in range(rows):
                 copy.write_row((i, x[i]))
         conn.execute("SET maintenance_work_mem = '2GB'")
-        conn.execute(f"CREATE INDEX ON bench USING hnsw (v vector_cosine_ops) WITH (m = {int(m)}, "
-                     f"ef_construction = {int(ef_construction)})")
+        conn.execute(sql.SQL("CREATE INDEX ON bench USING hnsw (v vector_cosine_ops) WITH (m = {}, "
+                             "ef_construction = {})").format(sql.Literal(int(m)), sql.Literal(int(ef_construction))))
         conn.execute("ANALYZE bench")
         print(f"{rows:,} rows loaded and indexed on the primary in {time.perf_counter() - t:.0f} s", flush=True)
 

@@ -57,9 +57,12 @@ def test_every_table_of_part_data_hides_the_group(logins):
             ids = [r[0] for r in conn.execute("SELECT id FROM cad_models WHERE part_number = ANY(%s)", (HIDDEN,))]
             row = {"parts": len(ids)}
             for table in ("part_views", "scan_view_descriptors", "library_map"):
-                row[table] = conn.execute(f"SELECT count(*) FROM {table} t JOIN cad_models m ON m.id = t.model_id "
-                                          "WHERE m.access_group = %s", (SECRET,)).fetchone()[0]
-                row[table + "_all"] = conn.execute(f"SELECT count(DISTINCT model_id) FROM {table}").fetchone()[0]
+                name = psycopg.sql.Identifier(table)
+                row[table] = conn.execute(psycopg.sql.SQL("SELECT count(*) FROM {} t JOIN cad_models m ON "
+                                                          "m.id = t.model_id WHERE m.access_group = %s").format(name),
+                                          (SECRET,)).fetchone()[0]
+                row[table + "_all"] = conn.execute(
+                    psycopg.sql.SQL("SELECT count(DISTINCT model_id) FROM {}").format(name)).fetchone()[0]
             counts[login] = row
     a, b = counts["alice_t"], counts["bob_t"]
     assert a["parts"] == 2 and b["parts"] == 0

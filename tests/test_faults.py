@@ -4,7 +4,6 @@ surface sample, mesh, implicit form and 48 scan views) and stored once, and noth
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,22 +11,9 @@ import time
 
 import pytest
 
+from tests import stored_parts
 from tests.conftest import REPO
-
-SCAN_VIEWS = 48
-
-
-def _copies(small_catalog, folder, prefix: str, n: int) -> list[str]:
-    """n catalog meshes under new part numbers (STL with a sidecar naming the part)."""
-    folder.mkdir()
-    names = []
-    for k, stl in enumerate(sorted(small_catalog.glob("*.stl"))[:n]):
-        pn = f"{prefix}-{k:02d}"
-        shutil.copy(stl, folder / f"{pn}.stl")
-        (folder / f"{pn}.json").write_text(json.dumps({"part_number": pn, "name": f"copy of {stl.stem}"}))
-        names.append(pn)
-    return names
-
+from tests.stored_parts import WHOLE
 
 def _ingest(folder, jobs: int = 1) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "cadfinder", "ingest", str(folder), "--jobs", str(jobs),
@@ -36,31 +22,21 @@ def _ingest(folder, jobs: int = 1) -> subprocess.Popen:
 
 
 def _stored(library, prefix: str) -> dict[str, tuple]:
-    """part number -> (rows, has latent, sample, mesh, implicit form, scan views) of a prefix."""
     from cadfinder import library as library_mod
 
     with library_mod.connect(library, None) as conn:
-        rows = conn.execute(
-            "SELECT m.part_number, count(*) OVER (PARTITION BY m.part_number), m.sdf_latent IS NOT NULL, "
-            "m.surface_sample IS NOT NULL, m.mesh_data IS NOT NULL, m.implicit_codes IS NOT NULL, "
-            "(SELECT count(*) FROM scan_view_descriptors d WHERE d.model_id = m.id) "
-            "FROM cad_models m WHERE m.part_number LIKE %s", (prefix + "-%",)).fetchall()
-    return {r[0]: tuple(r[1:]) for r in rows}
+        return stored_parts.stored(conn, prefix)
 
 
 def _delete(library, prefix: str) -> None:
     from cadfinder import library as library_mod
 
     with library_mod.writer(library, None) as conn:
-        conn.execute("DELETE FROM cad_models WHERE part_number LIKE %s", (prefix + "-%",))
-        conn.commit()
-
-
-WHOLE = (1, True, True, True, True, SCAN_VIEWS)
+        stored_parts.delete(conn, prefix)
 
 
 def test_a_killed_ingest_leaves_whole_parts_and_resumes(ingested, library, small_catalog, tmp_path):
-    names = _copies(small_catalog, tmp_path / "parts", "T-KILL", 6)
+    names = stored_parts.copy_as_new_parts(small_catalog, tmp_path / "parts", "T-KILL", 6)
     try:
         p = _ingest(tmp_path / "parts")
         deadline = time.time() + 300
@@ -84,7 +60,7 @@ def test_a_killed_ingest_leaves_whole_parts_and_resumes(ingested, library, small
 
 @pytest.mark.timeout(900)
 def test_two_admins_ingesting_one_folder_store_each_part_once(ingested, library, small_catalog, tmp_path):
-    names = _copies(small_catalog, tmp_path / "parts", "T-TWICE", 4)
+    names = stored_parts.copy_as_new_parts(small_catalog, tmp_path / "parts", "T-TWICE", 4)
     try:
         procs = [_ingest(tmp_path / "parts") for _ in range(2)]
         outs = [p.communicate(timeout=600) for p in procs]
@@ -132,16 +108,12 @@ def _resume_and_check_whole(folder, names: list[str]) -> None:
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["failed"] == 0 and out["added"] + out["skipped"] == len(names)
-    check = ("import json; from cadfinder import library, settings\n"
-             "with library.connect(settings.load(), None) as c:\n"
-             "    print(json.dumps(c.execute(\"SELECT m.part_number, m.sdf_latent IS NOT NULL AND m.surface_sample IS NOT "
-             "NULL AND m.mesh_data IS NOT NULL AND m.implicit_codes IS NOT NULL, (SELECT count(*) FROM "
-             "scan_view_descriptors d WHERE d.model_id = m.id) FROM cad_models m\").fetchall()))")
-    r = subprocess.run([sys.executable, "-c", check], cwd=REPO, capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-m", "tests.stored_parts"], cwd=REPO, capture_output=True, text=True,
+                       timeout=300)
     assert r.returncode == 0, r.stderr
-    rows = json.loads(r.stdout)
-    assert sorted(r[0] for r in rows) == names
-    assert all(r[1] and r[2] == SCAN_VIEWS for r in rows), rows
+    rows = json.loads(r.stdout)  # every part of this library
+    assert sorted(rows) == names
+    assert all(tuple(v) == WHOLE for v in rows.values()), rows
 
 
 def _one_clear_line(stderr: str) -> str:
@@ -155,7 +127,7 @@ def test_the_database_killed_mid_ingest(fresh_home, small_catalog, tmp_path):
     """The embedded server is killed (SIGKILL) while parts are being ingested: the ingest stops
     with one clear line, and the same command afterwards restarts the server (crash recovery)
     and finishes; every part is whole and stored once."""
-    names = _copies(small_catalog, tmp_path / "parts", "T-DBKILL", 6)
+    names = stored_parts.copy_as_new_parts(small_catalog, tmp_path / "parts", "T-DBKILL", 6)
     r = _cli("db", "init", "--json", timeout=300)
     assert r.returncode == 0, r.stderr
     p = _ingest(tmp_path / "parts")
@@ -213,7 +185,7 @@ def test_a_full_then_read_only_disk(small_disk, small_catalog, tmp_path):
     line that says so, and once there is room the same command finishes, every part whole and
     stored once. A disk the system made read-only: one clear line, and once it is writable
     again everything is there."""
-    names = _copies(small_catalog, tmp_path / "parts", "T-DISK", 8)
+    names = stored_parts.copy_as_new_parts(small_catalog, tmp_path / "parts", "T-DISK", 8)
     r = _cli("db", "init", "--json", timeout=300)
     assert r.returncode == 0, r.stderr
     p = _ingest(tmp_path / "parts")
