@@ -83,14 +83,11 @@ class Cluster:
             args += ["-v", f"{k}={v}"]
         subprocess.run([*args, "-f", str(path)], check=True, capture_output=True, env=env)
 
-    def uri(self, user: str, password: str, read_write: bool = False) -> str:
+    def uri(self, user: str, password: str) -> str:
         """A multi-host URI over every server; libpq's target_session_attrs is left to cadfinder
         (prefer-standby for a designer, read-write for an admin)."""
         hosts = ",".join(f"127.0.0.1:{s.port}" for s in [self.primary, *self.standbys])
         return f"postgresql://{user}:{password}@{hosts}/cadfinder?connect_timeout=3"
-
-    def ports(self) -> dict[int, str]:
-        return {self.primary.port: "primary", **{s.port: s.slot for s in self.standbys}}
 
     def stop(self) -> None:
         for s in self.standbys:
