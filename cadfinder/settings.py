@@ -55,6 +55,7 @@ class BridgeSettings:
     creoson_url: str = "http://localhost:9056/creoson"
     creo_start_command: str = ""
     creo_working_dir: str = ""
+    creo_version: int = 0  # Creo's major version (7+ needs creo.set_creo_version); 0: from the start folder's name
 
 
 @dataclass
@@ -72,6 +73,8 @@ class Settings:
             raise ValueError(f"models.device must be one of {DEVICES}, not {self.models.device!r}")
         if self.bridge.backend not in BRIDGE_BACKENDS:
             raise ValueError(f"bridge.backend must be one of {BRIDGE_BACKENDS}")
+        if not 0 <= self.bridge.creo_version <= 99:
+            raise ValueError("bridge.creo_version must lie in 0..99 (0: read from the start folder's name)")
         if not 2 <= self.index.hnsw_m <= 100:
             raise ValueError("index.hnsw_m must lie in 2..100")
         if not 4 <= self.index.hnsw_ef_construction <= 1000:

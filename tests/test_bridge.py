@@ -49,7 +49,7 @@ def test_adapted_genome_is_saved_under_its_new_number(creo, genome):
     g["parameters"]["outer_d"]["value"] = 190.0
     g["features"][2]["suppressed"] = True
     out = creo_backend.open_in_creo(g, creo.url, new_part_number="FLG-00001-A1")
-    assert out["saved"] and out["model"] == "FLG-00001-A1.prt"
+    assert out["saved"] and out["model"].lower() == "flg-00001-a1.prt"
     saved = creo.state.disk["flg-00001-a1.prt"]
     assert saved.parameters["OUTER_D"]["value"] == 190.0 and saved.features["HUB_CHAMFER"] == "SUPPRESSED"
     assert creo.state.disk["cf_flange.prt"].parameters["OUTER_D"]["value"] != 190.0  # base model untouched
@@ -65,6 +65,65 @@ def test_creo_not_running_is_started_with_the_configured_script(creo, genome):
         creo_backend.open_in_creo(genome, creo.url, start_command="C:/evil/format_c.bat")
     with pytest.raises(CreoError, match="not running and no start command"):
         creo_backend.open_in_creo(genome, creo.url)
+
+
+def test_creo_7_and_later_get_their_version_once_per_session(creo, genome):
+    """CREOSON's help: from Creo 7 on, file.regenerate and feature.suppress/resume misbehave
+    unless creo.set_creo_version was called in the session. The version comes from the settings,
+    or from the start folder's name when it names one."""
+    creo.state.version = 9
+    g = copy.deepcopy(genome)
+    g["features"][2]["suppressed"] = True
+    with pytest.raises(CreoError, match="set_creo_version"):
+        creo_backend.open_in_creo(g, creo.url, version=0)  # unknown: treated as before Creo 7
+    creo.state.requests.clear()
+    creo_backend.open_in_creo(g, creo.url, version=9)
+    assert creo.calls().count("creo.set_creo_version") == 1
+    assert creo.calls().index("creo.set_creo_version") < creo.calls().index("file.open")
+    assert creo.state.requests[creo.calls().index("creo.set_creo_version")]["data"] == {"version": 9}
+    creo.state.requests.clear()
+    creo.state.running = False
+    creo.state.start_dirs_ok.add(r"C:\PTC\Creo 9.0.2.0\creoson")
+    creo_backend.open_in_creo(g, creo.url, start_command=r"C:\PTC\Creo 9.0.2.0\creoson\nitro_proe_remote.bat")
+    assert "creo.set_creo_version" in creo.calls()
+    assert creo_backend.creo_version(0, "C:/creoson/nitro_proe_remote.bat") == 0
+    with pytest.raises(CreoError, match="not a number"):
+        creo_backend.creo_version("nine")
+
+
+def test_a_new_number_equal_to_the_base_model_is_refused_before_any_request(creo, genome):
+    """CREOSON's file.rename does nothing when the new name is the model's own (in any case),
+    and the save that follows would overwrite the base model with the adapted values."""
+    for pn in ("CF_FLANGE", "cf_flange", "Cf_Flange"):
+        with pytest.raises(CreoError, match="base model's own name"):
+            creo_backend.open_in_creo(genome, creo.url, new_part_number=pn)
+    assert creo.state.requests == []
+
+
+def test_an_assembly_keeps_its_type_when_saved_under_a_new_number(genome):
+    """file.rename keeps the model's type: the adapted copy of an .asm is PN.asm, and the bridge
+    saves and displays the name Creo gave it."""
+    g = copy.deepcopy(genome)
+    g["creo"]["model_file"] = "cf_flange_asm.asm"
+    with CreosonTestServer() as srv:
+        m = model_for(g)
+        srv.state.add_model(m)
+        out = creo_backend.open_in_creo(g, srv.url, new_part_number="FLG-ASM-2")
+        assert out["model"].lower() == "flg-asm-2.asm" and out["saved"]
+        assert "flg-asm-2.asm" in srv.state.disk and "flg-asm-2.prt" not in srv.state.disk
+
+
+def test_start_command_without_its_folder_and_long_names_are_refused_before_connecting(creo, genome):
+    creo.state.running = False
+    with pytest.raises(CreoError, match="needs the folder"):
+        creo_backend.open_in_creo(genome, creo.url, start_command="nitro_proe_remote.bat")
+    g = copy.deepcopy(genome)
+    g["creo"]["parameters"]["outer_d"] = "P" * 32  # CREOSON: 31 characters at most
+    with pytest.raises(InputError, match="at most 31"):
+        creo_backend.open_in_creo(g, creo.url)
+    assert creo.state.requests == []
+    g["creo"]["parameters"]["outer_d"] = "P" * 31
+    assert creo_backend.plan(g)["parameters"]["P" * 31]
 
 
 def test_missing_model_and_regeneration_failure_leave_nothing_changed(creo, genome):

@@ -27,7 +27,7 @@ def open_genome(genome: dict, backend: str | None, settings, out_dir: str | None
 
         b = settings.bridge
         return creo_backend.open_in_creo(genome, b.creoson_url, b.creo_start_command, b.creo_working_dir,
-                                         new_part_number=new_part_number)
+                                         new_part_number=new_part_number, version=b.creo_version)
     raise CadfinderError(f"unknown bridge backend {backend!r}: use creo or cadquery")
 
 

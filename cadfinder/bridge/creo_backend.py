@@ -4,16 +4,27 @@ part number when the genome was adapted, activate the window.
 
 Nothing is left half-changed: values are snapshotted first and restored (with a regeneration)
 when any later step fails; an adapted part is renamed in session before saving, so the base
-model's file on disk is never overwritten.
+model's file on disk is never overwritten (a new part number equal to the base model's name is
+refused before the first request: CREOSON's file.rename then does nothing and the save would
+overwrite the base model).
 """
 
 from __future__ import annotations
 
 import ntpath
+import os
 import posixpath
+import re
+from contextlib import contextmanager
 
 from cadfinder.bridge import safety
 from cadfinder.bridge.creoson import CreoError, CreosonClient
+
+# CREOSON's help (creo.set_creo_version): from Creo 7 on, file.regenerate, feature.suppress,
+# feature.resume (and family-table replace, file.assemble, feature.delete) need the version, set
+# once per CREOSON session.
+FIRST_VERSION_TO_SET = 7
+_VERSION_IN_PATH = re.compile(r"creo[ _]?(?:parametric[ _]?)?(\d{1,2})(?:\.\d+)*", re.I)
 
 
 def plan(genome: dict) -> dict:
@@ -45,15 +56,47 @@ def plan(genome: dict) -> dict:
     return {"model": model, "parameters": params, "dimensions": dims, "suppress": suppress, "resume": resume}
 
 
+def split_start_command(start_command: str) -> tuple[str, str]:
+    """(start folder, script) of the configured start command, checked before anything is sent:
+    CREOSON runs only nitro_proe_remote.bat and rejects an empty start folder."""
+    flavour = ntpath if "\\" in start_command else posixpath
+    start_dir, script = flavour.split(start_command.strip())
+    if script.lower() != safety.START_COMMAND:
+        raise CreoError(f"CREOSON starts Creo only through {safety.START_COMMAND}, not {script!r}")
+    if not start_dir:
+        raise CreoError(f"the Creo start command needs the folder that holds {safety.START_COMMAND} "
+                        f"(e.g. C:\\creoson\\{safety.START_COMMAND}; Settings > Creo bridge)")
+    return start_dir, script
+
+
+def creo_version(configured: int | str | None, start_command: str = "") -> int:
+    """The Creo major version: the configured one, else the one the start command's path or (when
+    this machine can read it) the script names, as nitro_proe_remote.bat does in its
+    PRO_DIRECTORY ('C:\\PTC\\Creo 9.0.2.0\\...'), else 0 (unknown: treated as before Creo 7)."""
+    if configured not in (None, "", 0, "0"):
+        try:
+            v = int(configured)
+        except (TypeError, ValueError):
+            raise CreoError(f"Creo version {configured!r} is not a number (e.g. 9)") from None
+        if not 1 <= v <= 99:
+            raise CreoError(f"Creo version {v} is not a Creo version (e.g. 9)")
+        return v
+    text = start_command or ""
+    try:
+        if text and os.path.getsize(text) < 100_000:
+            text += "\n" + open(text, encoding="utf-8", errors="replace").read()
+    except OSError:
+        pass  # CREOSON on another machine: only the path is known here
+    m = _VERSION_IN_PATH.search(text)
+    return int(m.group(1)) if m else 0
+
+
 def _ensure_creo(client: CreosonClient, start_command: str) -> None:
     if client.call("connection", "is_creo_running").get("running"):
         return
     if not start_command:
         raise CreoError("Creo is not running and no start command is set (Settings > Creo bridge)")
-    flavour = ntpath if "\\" in start_command else posixpath
-    start_dir, script = flavour.split(start_command)
-    if script.lower() != safety.START_COMMAND:
-        raise CreoError(f"CREOSON starts Creo only through {safety.START_COMMAND}, not {script!r}")
+    start_dir, script = split_start_command(start_command)
     client.call("connection", "start_creo", {"start_dir": start_dir, "start_command": script, "retries": 5})
     if not client.call("connection", "is_creo_running").get("running"):
         raise CreoError("Creo did not start (check the start command and the Creo licence)")
@@ -87,19 +130,50 @@ def _restore(client: CreosonClient, model: str, p: dict, snap: dict) -> None:
     client.call("file", "regenerate", {"file": model})
 
 
-def open_in_creo(genome: dict, url: str, start_command: str = "", working_dir: str = "",
-                 new_part_number: str | None = None, timeout_s: float = 60.0) -> dict:
-    """Drive Creo to the genome's state; returns what was done (model, saved, commands sent)."""
-    p = plan(genome)
-    new_file = f"{safety.part_number(new_part_number)}.prt" if new_part_number else None
+@contextmanager
+def creo_session(url: str, start_command: str = "", working_dir: str = "", version: int | str | None = None,
+                 timeout_s: float = 60.0):
+    """A CREOSON session on a running Creo (started with the start command when it is not),
+    its version set where Creo 7+ needs it, in the working folder; disconnects on leaving.
+    Every setting is checked before the first request."""
+    if start_command:
+        split_start_command(start_command)
+    v = creo_version(version, start_command)
     client = CreosonClient(url, timeout_s)
     client.connect()
     try:
         _ensure_creo(client, start_command)
+        if v >= FIRST_VERSION_TO_SET:
+            client.call("creo", "set_creo_version", {"version": v})
         if working_dir:
             client.call("creo", "cd", {"dirname": working_dir})
+        yield client
+    finally:
+        client.disconnect()
+
+
+def _open_args(creo: dict, model: str) -> dict:
+    """file.open's arguments: a family-table instance opens through its generic."""
+    args = {"file": model, "display": True, "activate": True}
+    if creo.get("generic"):
+        args["generic"] = safety.model_stem(creo["generic"])
+    return args
+
+
+def open_in_creo(genome: dict, url: str, start_command: str = "", working_dir: str = "",
+                 new_part_number: str | None = None, timeout_s: float = 60.0, version: int | str | None = None) -> dict:
+    """Drive Creo to the genome's state; returns what was done (model, saved, commands sent)."""
+    p = plan(genome)
+    new_file = None
+    if new_part_number:
+        new_file = f"{safety.part_number(new_part_number)}.{p['model'].rsplit('.', 1)[1].lower()}"
+        if new_part_number.lower() == p["model"].rsplit(".", 1)[0].lower():
+            raise CreoError(f"the new part number {new_part_number} is the base model's own name: Creo would "
+                            f"overwrite {p['model']}; choose another number")
+    open_args = _open_args(genome["creo"], p["model"])
+    with creo_session(url, start_command, working_dir, version, timeout_s) as client:
         model = p["model"]
-        client.call("file", "open", {"file": model, "display": True, "activate": True})
+        client.call("file", "open", open_args)
         snap = _snapshot(client, model, p)
         try:
             for n, (value, typ) in p["parameters"].items():
@@ -122,15 +196,19 @@ def open_in_creo(genome: dict, url: str, start_command: str = "", working_dir: s
             raise CreoError(f"{e}; {note}") from None
         saved = False
         if new_file:
-            client.call("file", "rename", {"file": model, "new_name": new_file, "onlysession": True})
+            # file.rename keeps the model's type and answers with the name it gave; no answer means
+            # it renamed nothing, and a save would then overwrite the base model.
+            renamed = client.call("file", "rename", {"file": model, "new_name": new_file,
+                                                     "onlysession": True}).get("file")
+            if not renamed:
+                raise CreoError(f"Creo did not rename {model} to {new_file}; nothing was saved (close {model} "
+                                f"in Creo without saving)")
             try:
-                client.call("file", "save", {"file": new_file})
+                client.call("file", "save", {"file": renamed})
             except CreoError as e:
-                raise CreoError(f"{e}; {new_file} is open in Creo but not saved") from None
-            model, saved = new_file, True
+                raise CreoError(f"{e}; {renamed} is open in Creo but not saved") from None
+            model, saved = renamed, True
         client.call("file", "display", {"file": model, "activate": True})
         return {"backend": "creo", "model": model, "saved": saved, "parameters": len(p["parameters"]),
                 "dimensions": len(p["dimensions"]), "suppressed": p["suppress"],
                 "commands": [f"{c}.{f}" for c, f in client.log]}
-    finally:
-        client.disconnect()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cadfinder.errors import InputError
 
-NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")  # Creo parameter / feature names
+NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,30}$")  # Creo parameter / feature names: CREOSON takes 31
 DIMENSION = re.compile(r"^d[0-9]{1,5}$")  # Creo dimension symbols
 MODEL_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}\.(prt|asm)$", re.I)
 PART_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}$")
@@ -22,7 +22,7 @@ START_COMMAND = "nitro_proe_remote.bat"  # the only start script CREOSON's start
 
 def name(s: str, what: str = "name") -> str:
     if not isinstance(s, str) or not NAME.match(s):
-        raise InputError(f"unsafe Creo {what} {s!r}: letters, digits and _ only, at most 32, starting with a letter")
+        raise InputError(f"unsafe Creo {what} {s!r}: letters, digits and _ only, at most 31, starting with a letter")
     return s
 
 
@@ -35,6 +35,13 @@ def dimension(s: str) -> str:
 def model_file(s: str) -> str:
     if not isinstance(s, str) or not MODEL_FILE.match(s):
         raise InputError(f"unsafe Creo model file {s!r}: a plain NAME.prt or NAME.asm, no folders")
+    return s
+
+
+def model_stem(s: str) -> str:
+    """A family table's generic: a model name without its type (what file.open's generic takes)."""
+    if not isinstance(s, str) or not PART_NUMBER.match(s):
+        raise InputError(f"unsafe Creo generic model name {s!r}: letters, digits, - and _ only, at most 31")
     return s
 
 

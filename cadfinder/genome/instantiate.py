@@ -16,7 +16,7 @@ import trimesh
 
 from cadfinder.errors import GenomeError
 from cadfinder.genome import expressions
-from cadfinder.genome.validate import check, parameter_values
+from cadfinder.genome.validate import check, is_creo_tree, parameter_values
 
 PLANES = {"XY": "XY", "YZ": "YZ", "ZX": "ZX", "XZ": "XZ", "YX": "YX", "ZY": "ZY"}
 
@@ -287,6 +287,9 @@ def gear_outline(module: float, teeth: int, pressure_angle_deg: float = 20.0, fl
 def instantiate(genome: dict) -> Instance:
     """Validate and build the genome's solid; GenomeError says which feature failed and why."""
     check(genome)
+    if is_creo_tree(genome):
+        raise GenomeError("this part's feature tree is Creo's own (ingested from Creo): open it in Creo; "
+                          "the open kernel cannot rebuild it")
     wp = _Builder(genome).build()
     if wp is None:
         raise GenomeError("every feature is suppressed: there is nothing to build")

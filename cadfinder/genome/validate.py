@@ -137,7 +137,10 @@ def validate(genome: dict) -> list[str]:
         if n > MAX_INSTANCES:
             problems.append(f"genome.features[{i}].placement: places {n} instances, more than {MAX_INSTANCES}")
     first = genome["features"][0]
-    if first["type"] not in ("extrude", "revolve"):
+    kinds = {f["type"] == "creo" for f in genome["features"]}
+    if kinds == {True, False}:
+        problems.append("genome.features: Creo features (type creo) and open-kernel features cannot be mixed")
+    elif kinds == {False} and first["type"] not in ("extrude", "revolve"):
         problems.append(f"genome.features[0]: the first feature must create material (extrude or revolve), "
                         f"not {first['type']!r}")
     creo = genome.get("creo", {})
@@ -170,6 +173,11 @@ def check(genome: dict) -> dict:
     return genome
 
 
+def is_creo_tree(genome: dict) -> bool:
+    """True when the feature tree is Creo's own (ingested from Creo): only Creo rebuilds it."""
+    return any(f.get("type") == "creo" for f in genome.get("features") or [])
+
+
 def parameter_values(genome: dict) -> dict[str, float]:
     return {k: float(p["value"]) for k, p in genome["parameters"].items()}
 
@@ -184,6 +192,11 @@ def feature_counts(genome: dict) -> dict[str, int]:
 
     for f in genome["features"]:
         if f.get("suppressed"):
+            continue
+        if f["type"] == "creo":  # counted by Creo's own type name: hole, cut, round, chamfer, ...
+            add(f["creo_type"].lower())
+            if f["creo_type"] == "HOLE":
+                add("holes")
             continue
         add(f["type"])
         placement = f.get("placement") or {}

@@ -165,8 +165,12 @@ class SettingsDialog(QDialog):
         self.backend.setCurrentText(b.backend)
         self.creoson_url = QLineEdit(b.creoson_url)
         self.creo_start = QLineEdit(b.creo_start_command)
-        self.creo_start.setPlaceholderText(r"e.g. C:\ptc\creo\parametric.bat (started when Creo is not running)")
+        self.creo_start.setPlaceholderText(r"e.g. C:\creoson\nitro_proe_remote.bat (starts Creo when it is not running)")
         self.creo_dir = QLineEdit(b.creo_working_dir)
+        self.creo_version = QSpinBox()
+        self.creo_version.setRange(0, 99)
+        self.creo_version.setSpecialValueText("from the start folder's name")
+        self.creo_version.setValue(b.creo_version)
         self.bridge_test = QPushButton("Test bridge")
         self.bridge_result = QLabel("")
         self.bridge_result.setWordWrap(True)
@@ -175,6 +179,7 @@ class SettingsDialog(QDialog):
         f.addRow("CREOSON URL", self.creoson_url)
         f.addRow("Creo start command", self.creo_start)
         f.addRow("Creo working folder", _path_row(self.creo_dir, self, None, folder=True))
+        f.addRow("Creo version (7+ must be set)", self.creo_version)
         f.addRow(self.bridge_test, self.bridge_result)
         self.tabs.addTab(w, "Creo bridge")
 
@@ -298,6 +303,7 @@ class SettingsDialog(QDialog):
         s.bridge.creoson_url = self.creoson_url.text().strip()
         s.bridge.creo_start_command = self.creo_start.text().strip()
         s.bridge.creo_working_dir = self.creo_dir.text().strip()
+        s.bridge.creo_version = self.creo_version.value()
         return s
 
     def save(self) -> None:
