@@ -365,12 +365,21 @@ def cmd_ingest(args) -> int:
     from cadfinder import ingest, library, models
 
     s = _settings(args)
+    if not args.paths and not args.creo:
+        raise CadfinderError("give part files or folders, or --creo FOLDER_OR_PATTERN")
     weights_dir = models.weights_dir(s)
     models.encoder(s)  # fail early and clearly when weights are missing
+    common = dict(jobs=args.jobs, refine_steps=args.refine, thumbnails=not args.no_thumbnails,
+                  clip=None if args.no_views else models.clip_spec(s))
     with library.writer(s, args.db) as conn:
-        summary = ingest.ingest(conn, args.paths, weights_dir, jobs=args.jobs, refine_steps=args.refine,
-                                thumbnails=not args.no_thumbnails, progress=not args.quiet,
-                                clip=None if args.no_views else models.clip_spec(s))
+        if args.creo:
+            from cadfinder import creo_ingest
+
+            _bridge_settings(s, args)
+            summary = creo_ingest.ingest_creo(conn, args.creo, s.bridge, weights_dir, _creo_export_dir(s, args),
+                                              progress=not args.quiet, **common)
+        else:
+            summary = ingest.ingest(conn, args.paths, weights_dir, progress=not args.quiet, **common)
     if args.json:
         print(json.dumps(summary.as_dict()))
     else:
@@ -396,6 +405,12 @@ def _print_result(res, as_json: bool) -> None:
         print(f"  warning: {w}", file=sys.stderr)
 
 
+def _creo_export_dir(s, args) -> str:
+    from cadfinder import settings as settings_mod
+
+    return args.export_dir or s.bridge.creo_export_dir or str(settings_mod.data_dir() / "creo_export")
+
+
 def cmd_search(args) -> int:
     import time
 
@@ -403,7 +418,7 @@ def cmd_search(args) -> int:
     from cadfinder.errors import InputError
 
     s = _settings(args)
-    where = search.parse_filters(args.where)
+    where = search.parse_filters((args.where or []) + ([f"kind={args.kind}"] if args.kind != "any" else []))
     t = time.perf_counter()
     queries_given = ([("pointcloud", q) for q in args.pointcloud or []] + [("mesh", q) for q in args.mesh or []]
                      + [("like", q) for q in args.like or []] + [("text", q) for q in args.text or []]
@@ -743,6 +758,53 @@ def cmd_adapt(args) -> int:
     return 0
 
 
+# ---- assemblies ------------------------------------------------------------------------------
+
+
+def cmd_assembly_tree(args) -> int:
+    from cadfinder import assemblies, library
+
+    with library.connect(_settings(args), args.db) as conn:
+        t = assemblies.tree(conn, args.part)
+    if t is None:
+        raise CadfinderError(f"no part or assembly {args.part} in the library (or not visible to this login)")
+    if args.json:
+        print(json.dumps(t))
+        return 0
+
+    def show(node, indent):
+        place = f"  [{node['path']}]" if indent else ""
+        print(f"{indent}{node['part_number']}  {node['name'] or ''}  ({node['kind']}){place}")
+        for c in node["children"]:
+            show(c, indent + "  ")
+
+    show(t, "")
+    return 0
+
+
+def cmd_where_used(args) -> int:
+    from cadfinder import assemblies, library, models, pipeline, queries, search
+
+    s = _settings(args)
+    parts = [args.part]
+    with library.connect(s, args.db) as conn:
+        if args.similar:
+            with search.Searcher(conn, models.encoder(s), ef_search=s.index.hnsw_ef_search) as searcher:
+                engines = queries.Engines(geometry=lambda: searcher, clip=lambda: None)
+                res = pipeline.run(queries.like(engines, args.part, args.similar, []), conn)
+            parts += [r.part_number for r in res.results]
+        used = assemblies.where_used(conn, parts)
+    if args.json:
+        print(json.dumps({"parts": parts, "used_in": used}))
+        return 0
+    if not used:
+        print(f"{', '.join(parts)}: in no assembly of the library")
+    for u in used:
+        how = "directly" if u["depth"] == 1 else f"{u['depth']} levels down"
+        print(f"{u['assembly']:16s} {u['name'][:40]:40s} {u['part']} x{u['quantity']} ({how})")
+    return 0
+
+
 def cmd_bridge_test(args) -> int:
     from cadfinder import bridge
 
@@ -973,8 +1035,15 @@ def _library_commands(sub, common) -> None:
     me.add_argument("--dense", action="store_true", help="--latent only: evaluate the dense grid (for comparison)")
     me.set_defaults(func=cmd_mesh)
 
-    ing = sub.add_parser("ingest", parents=[common], help="add part files or folders to the library")
-    ing.add_argument("paths", nargs="+", metavar="PATH")
+    ing = sub.add_parser("ingest", parents=[common], help="add part files or folders (STEP assemblies too), or a "
+                         "Creo library through CREOSON, to the library")
+    ing.add_argument("paths", nargs="*", metavar="PATH")
+    ing.add_argument("--creo", metavar="FOLDER_OR_PATTERN",
+                     help="ingest Creo models over CREOSON: a folder as Creo sees it, or a pattern like "
+                          "C:/plm/brk*.prt (family-table instances and assemblies included)")
+    ing.add_argument("--export-dir", help="where Creo writes STEP for --creo (default: settings "
+                                          "bridge.creo_export_dir, else the data folder)")
+    ing.add_argument("--creoson-url", help="override bridge.creoson_url")
     ing.add_argument("--jobs", type=int, help="worker processes (default: all cores)")
     ing.add_argument("--refine", type=int, default=0, metavar="STEPS",
                      help="refine each encoder latent by this many auto-decoder steps (slower, closer fit)")
@@ -994,6 +1063,7 @@ def _library_commands(sub, common) -> None:
     se.add_argument("--k", type=int, default=10)
     se.add_argument("--where", action="append", metavar="EXPR",
                     help="filter, e.g. material=aluminium, family=flange, mass_kg<2.5, feature=hole (repeatable)")
+    se.add_argument("--kind", choices=["part", "assembly", "any"], default="any", help="parts, assemblies or both")
     se.add_argument("--units", help="units of the query files (default: mm, or the file's own)")
     se.add_argument("--candidates", type=int, default=30, help="nearest latents re-ranked geometrically")
     se.add_argument("--no-rerank", action="store_true", help="latent distance only (faster, less exact)")
@@ -1077,6 +1147,17 @@ def _bridge_commands(sub, common) -> None:
     ad.add_argument("--backend", choices=["creo", "cadquery"], help="open the result with (default: cadquery)")
     ad.add_argument("--creoson-url", help="override bridge.creoson_url")
     ad.set_defaults(func=cmd_adapt)
+
+    asm = sub.add_parser("assembly", help="assemblies: component trees and where a part is used")
+    asms = asm.add_subparsers(dest="sub", required=True)
+    at = asms.add_parser("tree", parents=[common], help="the component tree of an assembly")
+    at.add_argument("part", metavar="PART_NUMBER")
+    at.set_defaults(func=cmd_assembly_tree)
+    aw = asms.add_parser("where-used", parents=[common], help="the assemblies that contain a part")
+    aw.add_argument("part", metavar="PART_NUMBER")
+    aw.add_argument("--similar", type=int, default=0, metavar="K",
+                    help="also the assemblies that contain any of the K parts most like it")
+    aw.set_defaults(func=cmd_where_used)
 
     br = sub.add_parser("bridge", help="the Creo / open-kernel bridge")
     brs = br.add_subparsers(dest="sub", required=True)

@@ -1,6 +1,6 @@
 """`--where` filters: simple comparisons over a whitelist of columns, compiled to parameterised SQL.
 
-    material=aluminium   family=flange   mass_kg<2.5   feature=hole   holes>=6
+    material=aluminium   family=flange   mass_kg<2.5   feature=hole   holes>=6   kind=assembly
     size_x_mm<=120 (largest extent)   size_z_mm>5 (smallest)   length_mm / width_mm / height_mm
 """
 
@@ -16,7 +16,8 @@ from psycopg import sql
 from cadfinder.catalog import materials
 from cadfinder.errors import InputError
 
-TEXT_COLUMNS = {"material", "family", "access_group", "part_number", "revision", "units"}
+TEXT_COLUMNS = {"material", "family", "access_group", "part_number", "revision", "units", "kind"}
+KINDS = ("part", "assembly")
 NUMBER_COLUMNS = {"mass_kg", "volume_mm3", "surface_area_mm2", "size_x_mm", "size_y_mm", "size_z_mm"}
 ALIASES = {"mass": "mass_kg", "volume": "volume_mm3", "length_mm": "size_x_mm", "width_mm": "size_y_mm",
            "height_mm": "size_z_mm", "length": "size_x_mm", "width": "size_y_mm", "height": "size_z_mm"}
@@ -56,6 +57,8 @@ def parse(expr: str) -> Filter:
         if op not in ("=", "==", "!="):
             raise InputError(f"{col} compares with = or != only")
         value = materials.canonical(raw) if col == "material" else raw
+        if col == "kind" and value not in KINDS:
+            raise InputError(f"kind is part or assembly, not {raw!r}")
         return Filter(col, OPS[op], value)
     if col in NUMBER_COLUMNS or col in COUNT_KEYS:
         try:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from cadfinder.geometry.readers import MESH_SUFFIXES, PART_SUFFIXES
 from cadfinder.workers import process_pool
 
 SURFACE_POINTS = 4096  # stored with normals for the point-to-plane re-rank
+ASSEMBLY_SIDECAR_KEYS = ("name", "description", "family", "material", "access_group", "revision")
 MESH_PREFERENCE = [".stl", ".ply", ".obj", ".off", ".glb", ".gltf", ".step", ".stp", ".iges", ".igs"]
 
 
@@ -178,10 +180,11 @@ def process_part(pf: PartFile, weights_dir: str, refine_steps: int = 0, thumbnai
         "norm_scale": float(frame.scale),
         "genome": json.dumps(genome) if genome else None,
         "feature_counts": json.dumps(counts),
-        "source_file": str(pf.path),
+        "source_file": str(meta.get("source") or pf.path)[:1000],
         "content_hash": pf.content_hash,
         **_display_columns(mesh, pf, thumbnails, warnings),
         "access_group": str(meta.get("access_group") or "all"),
+        "kind": "assembly" if meta.get("kind") == "assembly" else "part",
         **_shape_columns(canon, weights_dir, refine_steps),
         "ingest_warnings": warnings,
         "views": views,
@@ -292,7 +295,7 @@ COLUMNS = ("part_number", "revision", "name", "family", "description", "material
            "units", "norm_offset", "norm_scale", "genome", "feature_counts", "source_file", "content_hash",
            "thumbnail_png", "mesh_format", "mesh_data", "access_group", "sdf_latent", "surface_sample",
            "encoder_version", "ingest_warnings", "view_version", "implicit_codes",
-           "implicit_version", "shape_signature", "signature_version")  # view descriptors: their own table
+           "implicit_version", "shape_signature", "signature_version", "kind")  # view descriptors: their own table
 
 
 def _upsert(conn, row: dict) -> str:
@@ -454,24 +457,81 @@ def backfill_implicit(conn, weights_dir: str | Path, jobs: int | None = None, pr
 def ingest(conn, paths: list[str | Path], weights_dir: str | Path, jobs: int | None = None,
            refine_steps: int = 0, thumbnails: bool = True, progress: bool = True,
            clip: tuple[str, str] | None = None, on_progress=None, cancelled=None,
-           order=None, worker=None) -> IngestSummary:
+           order=None, worker=None, trees: list | None = None) -> IngestSummary:
     """Ingest part files/folders into the library through an open (admin) connection.
 
     `clip` = (weights file, architecture) adds view embeddings for image/text/sketch search.
     `on_progress(done, total, part_number)` reports each finished part (the app's progress bar);
     `cancelled()` returning True stops after the parts already running (re-run resumes).
     `order`, a key on the part files, sets the order they are ingested in (default: by path).
-    `worker` replaces the per-part function run in the worker processes (tests inject crashes)."""
-    from tqdm import tqdm
-
-    worker = worker or _safe_process
-
+    `worker` replaces the per-part function run in the worker processes (tests inject crashes).
+    `trees`, assemblies' placements from a reader of its own (Creo), are stored after the files.
+    STEP assembly files are split into their parts and whole shapes (cadfinder.assembly_files),
+    and their trees stored once every part is in."""
     summary = IngestSummary()
     files, errors = discover(paths)
     summary.failed += len(errors)
     summary.errors += errors
     if not files and not errors:
         raise CadfinderError("no part files found (" + ", ".join(sorted(PART_SUFFIXES)) + ")")
+    with tempfile.TemporaryDirectory(prefix="cadfinder_assemblies_") as staging:
+        files, step_trees = _split_assemblies(files, Path(staging), summary)
+        _ingest_files(conn, files, weights_dir, jobs, refine_steps, thumbnails, progress, clip, on_progress,
+                      cancelled, order, worker, summary)
+        if not summary.cancelled:
+            store_trees(conn, step_trees + list(trees or []), summary)
+    return summary
+
+
+def _split_assemblies(files: list[PartFile], staging: Path, summary: IngestSummary) -> tuple[list[PartFile], list]:
+    """STEP assemblies replaced by their parts and whole shapes (staged as files); returns the
+    files to ingest and the assembly trees to store once they are in."""
+    from cadfinder.assembly_files import explode, is_assembly
+
+    out, trees = [], []
+    for i, pf in enumerate(files):
+        try:
+            side = _read_sidecar(pf.sidecar)
+            if "creo_model" in side or not is_assembly(pf.path):  # Creo's tree comes from bom.get_paths
+                out.append(pf)
+                continue
+            folder = staging / f"{i:05d}"
+            records = explode(pf.path, pf.part_number, folder)
+            meta = {k: v for k, v in side.items() if k in ASSEMBLY_SIDECAR_KEYS}
+            for side in folder.glob("*.json"):  # the assembly's own sidecar data, and its access group for all
+                data = json.loads(side.read_text())
+                data.update(meta if data["part_number"] == pf.part_number else
+                            {k: v for k, v in meta.items() if k == "access_group"})
+                side.write_text(json.dumps(data, sort_keys=True))
+            staged, errs = discover([folder])
+            out += staged
+            summary.failed += len(errs)
+            summary.errors += errs
+            trees += records
+        except (InputError, OSError) as e:
+            summary.failed += 1
+            summary.errors.append(str(e))
+    return out, trees
+
+
+def store_trees(conn, trees: list[dict], summary: IngestSummary) -> None:
+    """Store each assembly's placements ({"part_number", "placements"}); a failure is counted
+    and named in the summary, the rest go on."""
+    from cadfinder import assemblies
+
+    for t in trees:
+        try:
+            assemblies.store(conn, t["part_number"], t["placements"])
+        except InputError as e:
+            summary.failed += 1
+            summary.errors.append(str(e))
+
+
+def _ingest_files(conn, files, weights_dir, jobs, refine_steps, thumbnails, progress, clip, on_progress, cancelled,
+                  order, worker, summary: IngestSummary) -> None:
+    from tqdm import tqdm
+
+    worker = worker or _safe_process
     stored = dict(conn.execute("SELECT part_number, content_hash FROM cad_models WHERE part_number = ANY(%s)",
                                ([f.part_number for f in files],)).fetchall())
     conn.commit()
@@ -521,7 +581,6 @@ def ingest(conn, paths: list[str | Path], weights_dir: str | Path, jobs: int | N
             record(pf, None, f"{pf.path.name}: the worker process died while ingesting it, three times "
                              f"(a crash in a file reader or the thumbnail renderer)")
     bar.close()
-    return summary
 
 
 def _ingest_round(parts: list, jobs: int, isolated: bool, worker, record, summary, cancelled, args) -> list:

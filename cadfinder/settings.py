@@ -55,6 +55,7 @@ class BridgeSettings:
     creoson_url: str = "http://localhost:9056/creoson"
     creo_start_command: str = ""
     creo_working_dir: str = ""
+    creo_export_dir: str = ""  # where Creo writes STEP for the Creo ingest, as both sides see it; empty: data folder
     creo_version: int = 0  # Creo's major version (7+ needs creo.set_creo_version); 0: from the start folder's name
 
 

@@ -164,10 +164,13 @@ def _export_step(m: Model, path: str, st: CreoState) -> None:
         return
     asm = cq.Assembly(name=m.name.rsplit(".", 1)[0])
     for i, (child, t) in enumerate(m.components):
-        t = np.asarray(t, float)
-        loc = cq.Location(cq.Matrix([list(r) for r in t[:3]]))
+        from OCP.gp import gp_Trsf
+
+        trsf = gp_Trsf()
+        trsf.SetValues(*np.asarray(t, float)[:3].ravel().tolist())
+        loc = cq.Location(trsf)
         asm.add(solid(st.disk[child.lower()]), name=f"{child.rsplit('.', 1)[0]}-{i + 1}", loc=loc)
-    asm.save(path, exportType="STEP")
+    asm.export(path, exportType="STEP")
 
 
 def _bom_child(st: CreoState, name: str, seq: str, path: list, t, transforms: bool) -> dict:
