@@ -85,23 +85,25 @@ def where_used(conn, part_numbers: list[str]) -> list[dict]:
     return [{"assembly": a, "name": n, "part": p, "quantity": q, "depth": d} for a, n, p, q, d in rows]
 
 
-def tree(conn, part_number: str) -> dict | None:
-    """The component tree under an assembly (None when no such row): nested dicts with
-    part_number, name, kind, path, transform (16 floats) and children, in path order."""
-    root = conn.execute("SELECT id, part_number, name, kind FROM cad_models WHERE part_number = %s",
-                        (part_number,)).fetchone()
-    if root is None:
-        return None
-    rows = conn.execute(
-        """WITH RECURSIVE down (parent_id, component_id, transform, path, depth) AS (
-               SELECT assembly_id, component_id, transform, path, 1 FROM assembly_hierarchy WHERE assembly_id = %(id)s
-             UNION ALL
-               SELECT h.assembly_id, h.component_id, h.transform, h.path, down.depth + 1
-               FROM assembly_hierarchy h JOIN down ON h.assembly_id = down.component_id
-               WHERE down.depth < %(max)s)
-           SELECT DISTINCT down.parent_id, down.component_id, down.transform, down.path, m.part_number, m.name, m.kind
-           FROM down JOIN cad_models m ON m.id = down.component_id""",
-        {"id": root[0], "max": MAX_DEPTH}).fetchall()
+TREE_SQL = """WITH RECURSIVE down (parent_id, component_id, transform, path, depth) AS (
+                   SELECT assembly_id, component_id, transform, path, 1 FROM assembly_hierarchy
+                   WHERE assembly_id = %(id)s
+                 UNION ALL
+                   SELECT h.assembly_id, h.component_id, h.transform, h.path, down.depth + 1
+                   FROM assembly_hierarchy h JOIN down ON h.assembly_id = down.component_id
+                   WHERE down.depth < %(max)s)
+               SELECT DISTINCT down.parent_id, down.component_id, down.transform, down.path,
+                      m.part_number, m.name, m.kind
+               FROM down JOIN cad_models m ON m.id = down.component_id"""
+
+
+def tree_params(root_id) -> dict:
+    return {"id": root_id, "max": MAX_DEPTH}
+
+
+def build_tree(root: tuple, rows: list[tuple]) -> dict:
+    """Nested dicts (part_number, name, kind, path, transform of 16 floats, children in path
+    order) from the root's (id, part_number, name, kind) and TREE_SQL's rows."""
     children: dict = {}
     for parent, comp, t, path, pn, name, kind in rows:
         children.setdefault(parent, []).append((comp, {"part_number": pn, "name": name, "kind": kind, "path": path,
@@ -114,6 +116,15 @@ def tree(conn, part_number: str) -> dict | None:
 
     return build(root[0], {"part_number": root[1], "name": root[2], "kind": root[3], "path": "root",
                            "transform": list(IDENTITY)})
+
+
+def tree(conn, part_number: str) -> dict | None:
+    """The component tree under an assembly (build_tree), None when there is no such row."""
+    root = conn.execute("SELECT id, part_number, name, kind FROM cad_models WHERE part_number = %s",
+                        (part_number,)).fetchone()
+    if root is None:
+        return None
+    return build_tree(root, conn.execute(TREE_SQL, tree_params(root[0])).fetchall())
 
 
 def _path_key(path: str) -> tuple:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import psycopg
 
-from cadfinder import models, pipeline, queries, search, stored
+from cadfinder import assemblies, models, pipeline, queries, search, stored
 from cadfinder.db import connection, lifecycle, revisions
 from cadfinder.errors import CadfinderError, DatabaseError, InputError
 from cadfinder.settings import Settings
@@ -39,6 +39,8 @@ class PartDetails:
     thumbnail_png: bytes | None
     source_file: str | None
     implicit_codes: bytes | None = None
+    kind: str = "part"
+    tree: dict | None = None  # an assembly's components (assemblies.build_tree)
 
     def mesh(self):
         """The exact tessellated geometry (trimesh, millimetres), or None."""
@@ -150,14 +152,18 @@ class AsyncLibrary:
         rows = await self._fetch(
             "SELECT part_number, revision, name, family, material, mass_kg, description, size_x_mm, size_y_mm, "
             "size_z_mm, genome, feature_counts, sdf_latent, norm_offset, norm_scale, mesh_data, mesh_format, "
-            "thumbnail_png, source_file, implicit_codes FROM cad_models WHERE part_number = %s " + revisions.LATEST,
-            (part_number,))
+            "thumbnail_png, source_file, implicit_codes, kind, id FROM cad_models WHERE part_number = %s "
+            + revisions.LATEST, (part_number,))
         if not rows:
             raise InputError(f"no part {part_number!r} in the library")
         r = rows[0]
+        tree = None
+        if r[20] == "assembly":
+            tree = assemblies.build_tree((r[21], r[0], r[2], r[20]),
+                                         await self._fetch(assemblies.TREE_SQL, assemblies.tree_params(r[21])))
         return PartDetails(r[0], r[1], r[2], r[3], r[4], r[5], r[6], (r[7], r[8], r[9]), r[10], r[11] or {},
                            r[12].to_numpy() if r[12] is not None else None, np.asarray(r[13] or [0, 0, 0], float),
-                           float(r[14] or 1.0), r[15], r[16], r[17], r[18], r[19])
+                           float(r[14] or 1.0), r[15], r[16], r[17], r[18], r[19], r[20], tree)
 
     async def thumbnails(self, part_numbers: list[str]) -> dict[str, bytes]:
         from cadfinder.duplicate_report import THUMBNAILS

@@ -492,3 +492,41 @@ def test_library_map_and_duplicate_analysis(window, loop, qtbot, tmp_path, small
             conn.commit()
     img = np.asarray(Image.open(tmp_path / "map_window.png"))
     assert img.std() > 10
+
+
+def test_an_assembly_shows_its_tree_coloured_components_and_jumps_to_a_part(window, loop, qtbot, tmp_path):
+    """An assembly ingested from a STEP assembly file: the genome panel lists its components,
+    the viewport draws them in place one colour per part, a double-click opens a component."""
+    from PySide6.QtCore import Qt
+
+    from tests import assembly_data
+
+    folder = tmp_path / "asm"
+    folder.mkdir()
+    assembly_data.flange_pair(folder / "FLANGE-PAIR.step")
+    r = run_cli("ingest", folder, "--json", "--jobs", "2", timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    window.resize(1500, 1000)
+    run(loop, window.show_part("FLANGE-PAIR"))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.part_number == "FLANGE-PAIR"
+                    and len(window.viewport.components) == 6, timeout=60_000)
+    panel = window.genome
+    comps = panel.topLevelItem(1)
+    assert comps.text(0) == "components" and comps.childCount() == 6
+    assert {c for _, c in window.viewport.components} == {"#d9a441", "#4e79a7"}  # bolt and flange
+    window.grab().save(str(tmp_path / "assembly.png"))
+    shot = np.asarray(Image.open(tmp_path / "assembly.png").convert("RGB")).reshape(-1, 3).astype(int)
+    blue = (np.abs(shot - [0x4e, 0x79, 0xa7]).sum(1) < 90).sum()
+    assert blue > 500, "the second component colour is not on screen"
+    bolt = next(comps.child(i) for i in range(6) if comps.child(i).text(0) == "bolt")
+    panel.itemDoubleClicked.emit(bolt, 0)
+
+    async def opened():
+        for _ in range(600):
+            if window.current is not None and window.current.part_number == "bolt":
+                return
+            await asyncio.sleep(0.1)
+
+    run(loop, opened())
+    assert window.current.part_number == "bolt"
+    assert panel.topLevelItem(0).text(0) == "bolt" and not window.viewport.components

@@ -36,6 +36,8 @@ def is_dark() -> bool:
     return hasattr(hints, "colorScheme") and hints.colorScheme() == Qt.ColorScheme.Dark
 
 
+COMPONENT_COLOURS = ("#d9a441", "#4e79a7", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7")
+
 class MainWindow(QMainWindow):
     def __init__(self, settings: settings_mod.Settings, uri: str | None = None):
         super().__init__()
@@ -196,6 +198,7 @@ class MainWindow(QMainWindow):
         self.copy_btn.clicked.connect(self.copy_part_number)
         gv.addLayout(acts)
         self.genome = GenomePanel()
+        self.genome.component_activated.connect(lambda pn: self.spawn("show part", self.show_part(pn)))
         gv.addWidget(self.genome, 1)
         right.addWidget(g)
         right.setSizes([520, 300])
@@ -733,6 +736,8 @@ class MainWindow(QMainWindow):
         self.viewport.clear()
         exact = await asyncio.to_thread(d.mesh)
         self.viewport.set_exact(exact)
+        if d.tree:
+            await self._show_components(d)
         if r.fitted_query is not None:
             self.viewport.set_query_points(d.to_mm(r.fitted_query))
         if d.implicit_codes is None:
@@ -758,6 +763,24 @@ class MainWindow(QMainWindow):
             self.viewport.info.setText(self.viewport.info.text()
                                        + f" · deviation median {np.median(dev):.2f} mm, max {dev.max():.2f} mm")
         return d
+
+    async def _show_components(self, d) -> None:
+        """An assembly's parts in place, one colour per distinct part."""
+        from cadfinder import assemblies
+
+        placed = assemblies.placed_parts(d.tree)
+        meshes = {}
+        for pn in sorted({p for p, _, _ in placed}):
+            meshes[pn] = await asyncio.to_thread((await self.lib.part(pn)).mesh)
+        colour = {pn: COMPONENT_COLOURS[i % len(COMPONENT_COLOURS)] for i, pn in enumerate(meshes)}
+        parts = []
+        for pn, t, _ in placed:
+            if meshes[pn] is not None:
+                m = meshes[pn].copy()
+                m.apply_transform(t)
+                parts.append((m, colour[pn]))
+        self.viewport.set_components(parts)
+        self.viewport.show_exact.setChecked(True)
 
     def _update_actions(self) -> None:
         d = self.current

@@ -59,12 +59,14 @@ class Viewport(QWidget):
         lay.addWidget(self.plotter.interactor, 1)
         self.decoded = None
         self.exact = None
+        self.components: list = []  # an assembly's parts placed in its frame: (trimesh, colour)
         self.query_points = None
         self.deviation = None
         self._framed = False  # the camera has been fitted to what is shown
 
     def clear(self) -> None:
         self.decoded = self.exact = self.query_points = self.deviation = None
+        self.components = []
         self._framed = False
         self.info.setText("")
         self.refresh()
@@ -78,6 +80,12 @@ class Viewport(QWidget):
 
     def set_exact(self, mesh) -> None:
         self.exact = mesh
+        self.refresh()
+
+    def set_components(self, parts: list) -> None:
+        """An assembly's components, (mesh in the assembly's frame, colour) each, drawn in place
+        of the exact geometry."""
+        self.components = list(parts)
         self.refresh()
 
     def set_deviation(self, values: np.ndarray | None) -> None:
@@ -115,7 +123,12 @@ class Viewport(QWidget):
                 shown += 1
                 pl.add_mesh(poly, color="#8fa8c8", smooth_shading=True,
                             opacity=0.55 if self.show_exact.isChecked() and self.exact is not None else 1.0)
-        if self.exact is not None and self.show_exact.isChecked():
+        if self.components and self.show_exact.isChecked():
+            for mesh, colour in self.components:
+                shown += 1
+                pl.add_mesh(polydata(mesh), color=colour, smooth_shading=True,
+                            opacity=0.5 if self.decoded is not None and self.show_decoded.isChecked() else 1.0)
+        elif self.exact is not None and self.show_exact.isChecked():
             shown += 1
             pl.add_mesh(polydata(self.exact), color="#d9a441", style="surface", show_edges=False,
                         opacity=0.5 if self.decoded is not None and self.show_decoded.isChecked() else 1.0)
