@@ -376,7 +376,8 @@ def cmd_ingest(args) -> int:
             from cadfinder import creo_ingest
 
             _bridge_settings(s, args)
-            summary = creo_ingest.ingest_creo(conn, args.creo, s.bridge, weights_dir, _creo_export_dir(s, args),
+            summary = creo_ingest.ingest_creo(conn, args.creo, s.bridge, weights_dir,
+                                              args.export_dir or creo_ingest.export_dir(s),
                                               progress=not args.quiet, **common)
         else:
             summary = ingest.ingest(conn, args.paths, weights_dir, progress=not args.quiet, **common)
@@ -403,12 +404,6 @@ def _print_result(res, as_json: bool) -> None:
               f"{r.material or '-':16s} {mass}")
     for w in res.warnings:
         print(f"  warning: {w}", file=sys.stderr)
-
-
-def _creo_export_dir(s, args) -> str:
-    from cadfinder import settings as settings_mod
-
-    return args.export_dir or s.bridge.creo_export_dir or str(settings_mod.data_dir() / "creo_export")
 
 
 def cmd_search(args) -> int:

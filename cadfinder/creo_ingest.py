@@ -335,6 +335,13 @@ def stored_models(conn) -> dict:
     return out
 
 
+def export_dir(settings) -> Path:
+    """Where Creo writes the STEP files of a Creo ingest: the bridge setting, else the data folder."""
+    from cadfinder.settings import data_dir
+
+    return Path(settings.bridge.creo_export_dir or data_dir() / "creo_export")
+
+
 def ingest_creo(conn, spec: str, bridge, weights_dir, export_dir: str | Path, progress: bool = True,
                 on_progress=None, cancelled=None, **ingest_args):
     """Stage the Creo models `spec` names through CREOSON (settings `bridge`), then ingest them;

@@ -34,6 +34,7 @@ class FilterValues:
     mass_max_kg: float = 0.0
     largest_size_max_mm: float = 0.0
     feature: str = ""
+    kind: str = ""  # "", "part" or "assembly"
 
     def to_filters(self) -> list[filters_mod.Filter]:
         """The whitelisted filters the query runs with."""
@@ -51,6 +52,8 @@ class FilterValues:
             out.append(F("size_x_mm", "<=", self.largest_size_max_mm))
         if self.feature:
             out.append(F("feature", "=", self.feature))
+        if self.kind:
+            out.append(F("kind", "=", self.kind))
         return out
 
 

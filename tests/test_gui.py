@@ -261,6 +261,29 @@ def test_ingest_from_the_settings_panel(window, loop, qtbot, small_catalog, tmp_
     assert dlg.ingest_bar.value() == dlg.ingest_bar.maximum() == 1
 
 
+def test_creo_ingest_from_the_settings_panel(window, loop, qtbot, tmp_path):
+    """The batch ingestion's Creo source: a Creo model through CREOSON, exported and stored."""
+    from cadfinder.gui.settings_dialog import SettingsDialog
+    from tests import assembly_data
+    from tests.creoson_server import CreosonTestServer, model_for
+
+    g = assembly_data.creo_genomes()["shaft"]
+    g["creo"]["model_file"] = "cf_gui_shaft.prt"
+    with CreosonTestServer() as srv:
+        srv.state.add_model(model_for(g))
+        dlg = SettingsDialog(window.settings, window, start_tab="Ingestion")
+        qtbot.addWidget(dlg)
+        dlg.creoson_url.setText(srv.url)
+        dlg.creo_export.setText(str(tmp_path / "export"))
+        dlg.ingest_source.setCurrentIndex(dlg.ingest_source.findData("creo"))
+        assert "as Creo sees it" in dlg.ingest_dir.placeholderText()
+        dlg.ingest_dir.setText("C:/plm/gui")
+        run(loop, dlg._spawn(dlg._ingest()))
+        log = dlg.ingest_log.toPlainText()
+        assert "from Creo" in log and "added 1" in log, log
+        assert "interface.export_file" in srv.calls() and (tmp_path / "export" / "CF_GUI_SHAFT.stp").exists()
+
+
 def test_database_down_then_recovery(window, loop, library):
     import copy
 

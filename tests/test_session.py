@@ -61,12 +61,13 @@ def test_every_filter_value_becomes_a_whitelisted_filter():
     s = SearchSession()
     assert s.filters.to_filters() == []
     s.set_filters(material="steel", family="bracket", mass_min_kg=0.1, mass_max_kg=3, largest_size_max_mm=250,
-                  feature="hole")
+                  feature="hole", kind="assembly")
     got = s.filters.to_filters()
     assert [(f.column, f.op) for f in got] == [("material", "="), ("family", "="), ("mass_kg", ">="),
-                                              ("mass_kg", "<="), ("size_x_mm", "<="), ("feature", "=")]
+                                              ("mass_kg", "<="), ("size_x_mm", "<="), ("feature", "="),
+                                              ("kind", "=")]
     sql, params = filters_mod.to_sql(got)  # every column passes the whitelist
-    assert len(params) == 6
+    assert len(params) == 7
 
 
 def test_struck_out_constraints_leave_the_query_but_not_the_text_box():

@@ -135,6 +135,9 @@ class MainWindow(QMainWindow):
         self.f_feature = QComboBox()
         for feat in FEATURES:
             self.f_feature.addItem(feat or "any", feat)
+        self.f_kind = QComboBox()
+        for label, kind in (("parts and assemblies", ""), ("parts", "part"), ("assemblies", "assembly")):
+            self.f_kind.addItem(label, kind)
         mass = QHBoxLayout()
         mass.addWidget(self.f_mass_min)
         mass.addWidget(QLabel("to"))
@@ -144,6 +147,7 @@ class MainWindow(QMainWindow):
         fl.addRow("Mass", mass)
         fl.addRow("Largest size ≤", self.f_size_max)
         fl.addRow("Has feature", self.f_feature)
+        fl.addRow("Kind", self.f_kind)
         qv.addWidget(box)
         row = QHBoxLayout()
         self.k = QSpinBox(minimum=1, maximum=100, value=12, prefix="top ")
@@ -467,7 +471,8 @@ class MainWindow(QMainWindow):
         ses.on("tab", lambda tab: self.query_tabs.setCurrentIndex(TABS.index(tab)))
         self.canvas.changed.connect(lambda: ses.set_sketch(self.canvas.to_grey()))
         self.k.valueChanged.connect(ses.set_k)
-        for combo, key in ((self.f_material, "material"), (self.f_family, "family"), (self.f_feature, "feature")):
+        for combo, key in ((self.f_material, "material"), (self.f_family, "family"), (self.f_feature, "feature"),
+                           (self.f_kind, "kind")):
             combo.currentIndexChanged.connect(
                 lambda _, c=combo, key=key: ses.set_filters(**{key: c.currentData() or ""}))
         for box, key in ((self.f_mass_min, "mass_min_kg"), (self.f_mass_max, "mass_max_kg"),

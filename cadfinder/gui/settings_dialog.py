@@ -167,6 +167,8 @@ class SettingsDialog(QDialog):
         self.creo_start = QLineEdit(b.creo_start_command)
         self.creo_start.setPlaceholderText(r"e.g. C:\creoson\nitro_proe_remote.bat (starts Creo when it is not running)")
         self.creo_dir = QLineEdit(b.creo_working_dir)
+        self.creo_export = QLineEdit(b.creo_export_dir)
+        self.creo_export.setPlaceholderText("a folder Creo and this machine both see (empty: the data folder)")
         self.creo_version = QSpinBox()
         self.creo_version.setRange(0, 99)
         self.creo_version.setSpecialValueText("from the start folder's name")
@@ -180,14 +182,23 @@ class SettingsDialog(QDialog):
         f.addRow("Creo start command", self.creo_start)
         f.addRow("Creo working folder", _path_row(self.creo_dir, self, None, folder=True))
         f.addRow("Creo version (7+ must be set)", self.creo_version)
+        f.addRow("Creo export folder (Creo ingest)", _path_row(self.creo_export, self, None, folder=True))
         f.addRow(self.bridge_test, self.bridge_result)
         self.tabs.addTab(w, "Creo bridge")
 
     def _ingest_tab(self):
         w = QWidget()
         v = QVBoxLayout(w)
+        self.ingest_source = QComboBox()
+        self.ingest_source.addItem("Part files in a folder (STEP assemblies too)", "files")
+        self.ingest_source.addItem("A Creo library through CREOSON (Creo bridge tab)", "creo")
+        v.addWidget(self.ingest_source)
         self.ingest_dir = QLineEdit()
-        self.ingest_dir.setPlaceholderText("a folder of part files (STL, OBJ, PLY, STEP…) with optional JSON sidecars")
+        self.ingest_source.currentIndexChanged.connect(lambda _: self.ingest_dir.setPlaceholderText(
+            "a folder of part files (STL, OBJ, PLY, STEP…) with optional JSON sidecars"
+            if self.ingest_source.currentData() == "files" else
+            r"a folder as Creo sees it, or a pattern: C:\plm\parts or C:\plm\parts\brk*.prt"))
+        self.ingest_source.currentIndexChanged.emit(0)
         v.addWidget(_path_row(self.ingest_dir, self, None, folder=True))
         row = QHBoxLayout()
         self.ingest_go = QPushButton("Ingest")
@@ -304,6 +315,7 @@ class SettingsDialog(QDialog):
         s.bridge.creo_start_command = self.creo_start.text().strip()
         s.bridge.creo_working_dir = self.creo_dir.text().strip()
         s.bridge.creo_version = self.creo_version.value()
+        s.bridge.creo_export_dir = self.creo_export.text().strip()
         return s
 
     def save(self) -> None:
@@ -368,23 +380,28 @@ class SettingsDialog(QDialog):
         self.ingest_bar.setFormat(f"%v / %m  {part}")
 
     async def _ingest(self) -> None:
-        from cadfinder import ingest, library, models
+        from cadfinder import creo_ingest, ingest, library, models
 
         folder = self.ingest_dir.text().strip()
+        creo = self.ingest_source.currentData() == "creo"
         if not folder:
-            self.ingest_log.appendPlainText("choose a folder first")
+            self.ingest_log.appendPlainText("give a Creo folder or pattern first" if creo else "choose a folder first")
             return
         s = self.collected()
         self.cancel_ingest.clear()
         self.ingest_go.setEnabled(False)
         self.ingest_cancel.setEnabled(True)
-        self.ingest_log.appendPlainText(f"ingesting {folder} …")
+        self.ingest_log.appendPlainText(f"ingesting {folder}{' from Creo' if creo else ''} …")
 
         def work():
             models.encoder(s)
+            args = dict(progress=False, clip=models.clip_spec(s), on_progress=self.progress.step.emit,
+                        cancelled=self.cancel_ingest.is_set)
             with library.writer(s, None) as conn:
-                return ingest.ingest(conn, [folder], models.weights_dir(s), progress=False, clip=models.clip_spec(s),
-                                     on_progress=self.progress.step.emit, cancelled=self.cancel_ingest.is_set)
+                if creo:
+                    return creo_ingest.ingest_creo(conn, folder, s.bridge, models.weights_dir(s),
+                                                   creo_ingest.export_dir(s), **args)
+                return ingest.ingest(conn, [folder], models.weights_dir(s), **args)
 
         try:
             summary = await asyncio.to_thread(work)
