@@ -722,6 +722,7 @@ def cmd_adapt(args) -> int:
     from cadfinder import bridge, search
     from cadfinder.bridge import safety
     from cadfinder.bridge.adapt import adapt
+    from cadfinder.genome.validate import is_creo_tree
 
     s = _bridge_settings(_settings(args), args)
     part = _library_part(s, args.db, args.part)
@@ -732,7 +733,22 @@ def cmd_adapt(args) -> int:
         if not args.json and n % 10 == 0:
             print(f"  evaluation {n}: fit {best:.3f} mm", file=sys.stderr)
 
-    a = adapt(part["genome"], pts, max_evaluations=args.evaluations, progress=report)
+    validation = None
+    if is_creo_tree(part["genome"]):  # only Creo rebuilds it: every evaluation is a Creo regeneration
+        from cadfinder import creo_ingest
+        from cadfinder.bridge.creo_backend import CreoInstancer
+        from cadfinder.bridge.validation import validate
+
+        if (args.backend or "creo") != "creo":
+            raise CadfinderError(f"{args.part} was ingested from Creo: only Creo can adapt it (--backend creo)")
+        args.backend = "creo"
+        work = creo_ingest.export_dir(s) / "adapt"
+        work.mkdir(parents=True, exist_ok=True)
+        with CreoInstancer(part["genome"], s.bridge, str(work)) as build:
+            a = adapt(part["genome"], pts, max_evaluations=args.evaluations, progress=report, instancer=build)
+            validation = validate(build(a.genome), _implicit_mesh(s, part), a.query_in_part_frame)
+    else:
+        a = adapt(part["genome"], pts, max_evaluations=args.evaluations, progress=report)
     genome = dict(a.genome)
     genome["name"] = f"{genome.get('name', args.part)} (adapted from {args.part})"
     out_dir = Path(args.out or ".")
@@ -749,6 +765,8 @@ def cmd_adapt(args) -> int:
               "warnings": warnings}
     result["opened"] = bridge.open_genome(genome, args.backend or "cadquery", s, out_dir=str(out_dir), name=new_pn,
                                           new_part_number=new_pn)
+    if validation is not None:
+        result["validation"] = validation
     _print(result, args.json)
     return 0
 

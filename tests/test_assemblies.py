@@ -122,6 +122,24 @@ def test_the_creo_library_ingests_with_genomes_family_tables_and_assemblies(libr
         assert opened["data"]["generic"] == "cf_flange" and r["model"] == "cf_flange_s.prt"
         assert srv.state.session["cf_flange_s.prt"].regenerations == 1
 
+        # adapted in Creo: each evaluation sets the dimensions, regenerates and exports STEP
+        import copy
+
+        target = copy.deepcopy(genomes["shaft"])
+        for key in target["creo"]["dimensions"]:
+            target["parameters"][key]["value"] *= 1.08
+        query = tmp_path / "shaft_scan.stl"
+        instantiate(target).mesh().export(query)
+        base_dims = dict(srv.state.disk["cf_shaft.prt"].dimensions)
+        r = _json(run_cli("adapt", "CF_SHAFT", "--to", query, "--backend", "creo", "--creoson-url", srv.url,
+                          "--evaluations", "24", "--out", tmp_path / "adapted", "--json", timeout=900))
+        assert r["chamfer_after_mm"] < 0.7 * r["chamfer_before_mm"], r  # 24 evaluations: 1.95 -> 1.17 mm when written
+        assert r["opened"]["saved"] and r["opened"]["model"].lower() == "cf_shaft-adapt.prt"
+        assert r["validation"]["vs_query"]["mean_mm"] < r["chamfer_before_mm"]
+        assert "vs_implicit" in r["validation"]
+        assert srv.state.disk["cf_shaft.prt"].dimensions == base_dims  # the base model's file is untouched
+        assert srv.calls().count("interface.export_file") >= 20
+
 
 def test_creo_genome_and_spec_rules():
     assert creo_ingest.split_spec("C:/plm/parts") == ("C:/plm/parts", ["*.prt", "*.asm"])

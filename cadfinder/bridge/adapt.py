@@ -60,12 +60,17 @@ def free_parameters(genome: dict) -> list[str]:
     return out
 
 
-def _sample(genome: dict, n: int, seed: int = 0):
-    import trimesh
-
+def open_kernel_mesh(genome: dict):
+    """The genome built by the open kernel, tessellated (trimesh, mm)."""
     from cadfinder.genome.instantiate import instantiate
 
-    mesh = instantiate(genome).mesh()
+    return instantiate(genome).mesh()
+
+
+def _sample(genome: dict, n: int, seed: int = 0, instancer=open_kernel_mesh):
+    import trimesh
+
+    mesh = instancer(genome)
     pts, idx = trimesh.sample.sample_surface(mesh, n, seed=seed)
     return np.asarray(pts), np.asarray(mesh.face_normals[idx])
 
@@ -109,8 +114,12 @@ def _align(query: np.ndarray, pts: np.ndarray, normals: np.ndarray, own_frame: b
 
 
 def adapt(genome: dict, query: np.ndarray, max_evaluations: int = 150, seed: int = 0,
-          progress=None) -> Adaptation:
-    """Fit the genome to the query (mm). `progress(evaluations, best_chamfer)` after each evaluation."""
+          progress=None, instancer=open_kernel_mesh) -> Adaptation:
+    """Fit the genome to the query (mm). `progress(evaluations, best_chamfer)` after each evaluation.
+    `instancer(genome)` builds a parameter set as a mesh (mm): the open kernel, or Creo
+    (creo_backend.CreoInstancer) for a part whose feature tree only Creo rebuilds; it raises
+    GenomeError for a set that does not build."""
+    import functools
     import copy
 
     from scipy.optimize import minimize
@@ -132,7 +141,8 @@ def adapt(genome: dict, query: np.ndarray, max_evaluations: int = 150, seed: int
     hi = np.minimum([genome["parameters"][k]["max"] for k in names], v0 * TRUST)
     hi = np.maximum(hi, lo + 1e-6)
     x0 = (v0 - lo) / (hi - lo)
-    pts, nrm = _sample(genome, PART_POINTS)
+    _sample_ = functools.partial(_sample, instancer=instancer)
+    pts, nrm = _sample_(genome, PART_POINTS)
     aligned = _align(q, pts, nrm, own_frame=True)
     q = aligned if _chamfer(aligned, pts) < _chamfer(q, pts) else q
     state = {"q": q, "qn": estimate_normals(q), "qt": cKDTree(q)}
@@ -155,7 +165,7 @@ def adapt(genome: dict, query: np.ndarray, max_evaluations: int = 150, seed: int
         if np.any(x < -1e-9) or np.any(x > 1 + 1e-9):
             return FAILED + float(np.sum(np.clip(-x, 0, None) + np.clip(x - 1, 0, None)))
         try:
-            p, pn = _sample(make(x), PART_POINTS)
+            p, pn = _sample_(make(x), PART_POINTS)
         except (GenomeError, ValueError, RuntimeError):
             return FAILED
         c = fit(p, pn)
@@ -175,7 +185,7 @@ def adapt(genome: dict, query: np.ndarray, max_evaluations: int = 150, seed: int
         minimize(objective, start, method="Nelder-Mead",
                  options={"maxfev": budget, "initial_simplex": np.array(simplex), "xatol": 1e-3, "fatol": 1e-4})
         if round_ == 0:
-            p, n = _sample(make(state["best_x"]), PART_POINTS)
+            p, n = _sample_(make(state["best_x"]), PART_POINTS)
             realigned = _align(state["q"], p, n, own_frame=True)
             if _chamfer(realigned, p) < _chamfer(state["q"], p):
                 state |= {"q": realigned, "qn": estimate_normals(realigned), "qt": cKDTree(realigned)}
@@ -183,6 +193,6 @@ def adapt(genome: dict, query: np.ndarray, max_evaluations: int = 150, seed: int
     best = make(state["best_x"])
     changed = {k: (genome["parameters"][k]["value"], best["parameters"][k]["value"]) for k in names
                if abs(genome["parameters"][k]["value"] - best["parameters"][k]["value"]) > 1e-6}
-    after_p2p = _chamfer(state["q"], _sample(best, PART_POINTS, seed=1)[0])
+    after_p2p = _chamfer(state["q"], _sample_(best, PART_POINTS, seed=1)[0])
     return Adaptation(best, before_p2p, after_p2p, state["n"], time.perf_counter() - t0, changed, state["q"],
                       before, state["best"])

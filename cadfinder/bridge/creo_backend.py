@@ -212,3 +212,60 @@ def open_in_creo(genome: dict, url: str, start_command: str = "", working_dir: s
         return {"backend": "creo", "model": model, "saved": saved, "parameters": len(p["parameters"]),
                 "dimensions": len(p["dimensions"]), "suppressed": p["suppress"],
                 "commands": [f"{c}.{f}" for c, f in client.log]}
+
+
+class CreoInstancer:
+    """Builds parameter sets of a genome in Creo, for adaptation of a part only Creo rebuilds:
+    each call sets the parameters and dimensions, regenerates, exports STEP and reads it back
+    (trimesh, mm). On leaving, the base model is restored to what it was and regenerated; Creo's
+    file on disk is never written. Use as `with CreoInstancer(genome, bridge_settings) as build:`."""
+
+    def __init__(self, genome: dict, bridge, work_dir: str | None = None, timeout_s: float = 120.0):
+        import tempfile
+
+        self.genome, self.plan = genome, plan(genome)
+        self.bridge, self.timeout_s = bridge, timeout_s
+        self.work_dir = work_dir or tempfile.mkdtemp(prefix="cadfinder_creo_adapt_")
+        self.builds = 0
+
+    def __enter__(self):
+        b = self.bridge
+        self._session = creo_session(b.creoson_url, b.creo_start_command, b.creo_working_dir, b.creo_version,
+                                     self.timeout_s)
+        self.client = self._session.__enter__()
+        self.client.call("file", "open", _open_args(self.genome["creo"], self.plan["model"]))
+        self.snapshot = _snapshot(self.client, self.plan["model"], self.plan)
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            _restore(self.client, self.plan["model"], self.plan, self.snapshot)
+        finally:
+            self._session.__exit__(*exc)
+
+    def __call__(self, genome: dict):
+        from cadfinder.errors import GenomeError
+        from cadfinder.geometry.readers import read_mesh
+
+        p, model = plan(genome), self.plan["model"]
+        try:
+            for n, (value, typ) in p["parameters"].items():
+                self.client.call("parameter", "set", {"file": model, "name": n, "type": typ, "value": value,
+                                                      "no_create": True})
+            for d, value in p["dimensions"].items():
+                self.client.call("dimension", "set", {"file": model, "name": d, "value": value})
+            self.client.call("file", "regenerate", {"file": model})
+        except CreoError as e:
+            raise GenomeError(f"Creo could not build this parameter set: {e}") from None
+        self.builds += 1
+        name = f"adapt_{self.builds:04d}.stp"
+        out = self.client.call("interface", "export_file", {"file": model, "type": "STEP",
+                                                             "dirname": self.work_dir, "filename": name})
+        path = os.path.join(out.get("dirname") or self.work_dir, out.get("filename") or name)
+        if not os.path.exists(path):
+            raise CreoError(f"Creo exported {model} to {path}, which this machine cannot read: set a folder both "
+                            "see as the Creo export folder (Settings > Creo bridge)")
+        try:
+            return read_mesh(path).mesh  # Creo's own export: read in this process (150 reads, no child each)
+        finally:
+            os.remove(path)
