@@ -520,8 +520,6 @@ def test_library_map_and_duplicate_analysis(window, loop, qtbot, tmp_path, small
 def test_an_assembly_shows_its_tree_coloured_components_and_jumps_to_a_part(window, loop, qtbot, tmp_path):
     """An assembly ingested from a STEP assembly file: the genome panel lists its components,
     the viewport draws them in place one colour per part, a double-click opens a component."""
-    from PySide6.QtCore import Qt
-
     from tests import assembly_data
 
     folder = tmp_path / "asm"
