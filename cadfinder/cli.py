@@ -365,8 +365,8 @@ def cmd_ingest(args) -> int:
     from cadfinder import ingest, library, models
 
     s = _settings(args)
-    if not args.paths and not args.creo:
-        raise CadfinderError("give part files or folders, or --creo FOLDER_OR_PATTERN")
+    if bool(args.paths) == bool(args.creo):
+        raise CadfinderError("give part files or folders, or --creo FOLDER_OR_PATTERN (one of the two)")
     weights_dir = models.weights_dir(s)
     models.encoder(s)  # fail early and clearly when weights are missing
     common = dict(jobs=args.jobs, refine_steps=args.refine, thumbnails=not args.no_thumbnails,

@@ -258,7 +258,17 @@ def stage(client, spec: str, out_dir: Path, stored: dict, on_model=None, cancell
     reports each model."""
     folder, patterns = split_spec(spec)
     if folder:
+        before = client.call("creo", "pwd").get("dirname")
         client.call("creo", "cd", {"dirname": folder})
+        try:
+            return _stage_listed(client, patterns, out_dir, stored, on_model, cancelled)
+        finally:
+            if before:  # the designer's Creo keeps its working folder
+                client.call("creo", "cd", {"dirname": before})
+    return _stage_listed(client, patterns, out_dir, stored, on_model, cancelled)
+
+
+def _stage_listed(client, patterns: list[str], out_dir: Path, stored: dict, on_model, cancelled) -> Staged:
     files: list[str] = []
     for pat in patterns:
         files += [f for f in client.call("creo", "list_files", {"filename": pat}).get("filelist", [])

@@ -502,6 +502,7 @@ def _split_assemblies(files: list[PartFile], staging: Path, summary: IngestSumma
                 data = json.loads(side.read_text())
                 data.update(meta if data["part_number"] == pf.part_number else
                             {k: v for k, v in meta.items() if k == "access_group"})
+                data["source"] = f"{pf.path}#{data['part_number']}"
                 side.write_text(json.dumps(data, sort_keys=True))
             staged, errs = discover([folder])
             out += staged

@@ -40,6 +40,15 @@ def delete(conn, prefix: str) -> None:
     conn.commit()
 
 
+def delete_numbers(conn, numbers: list[str]) -> None:
+    """Remove these parts and assemblies (their component rows first: a part an assembly uses
+    cannot go)."""
+    conn.execute("DELETE FROM assembly_hierarchy WHERE assembly_id IN "
+                 "(SELECT id FROM cad_models WHERE part_number = ANY(%s))", (numbers,))
+    conn.execute("DELETE FROM cad_models WHERE part_number = ANY(%s)", (numbers,))
+    conn.commit()
+
+
 def main() -> None:
     """`python -m tests.stored_parts [PREFIX]`: stored(PREFIX) of the configured library as JSON
     (for tests whose library lives in another CADFINDER_HOME)."""

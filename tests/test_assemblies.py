@@ -20,6 +20,21 @@ def _json(r):
     return json.loads(r.stdout)
 
 
+STEP_PARTS = ["FLANGE-PAIR", "SHAFT-DRIVE", "bearing_set", "flange", "bolt", "shaft", "bearing", "pulley"]
+CREO_PARTS = ["CF_STACK", "CF_FLANGE", "CF_FLANGE_S", "CF_FLANGE_L", "CF_SHAFT"]
+
+
+@pytest.fixture(scope="module")
+def lib(library):
+    """The session's library, shared with other test files: what these tests add goes again."""
+    yield library
+    from cadfinder import library as library_mod
+    from tests.stored_parts import delete_numbers
+
+    with library_mod.writer(library, None) as conn:
+        delete_numbers(conn, STEP_PARTS + CREO_PARTS)
+
+
 @pytest.fixture(scope="module")
 def step_folder(tmp_path_factory):
     d = tmp_path_factory.mktemp("step_assemblies")
@@ -30,7 +45,7 @@ def step_folder(tmp_path_factory):
     return d
 
 
-def test_step_assemblies_ingest_with_parts_once_and_their_hierarchy(library, shipped_weights, step_folder):
+def test_step_assemblies_ingest_with_parts_once_and_their_hierarchy(lib, shipped_weights, step_folder):
     out = _json(run_cli("ingest", step_folder, "--json", "--jobs", "2", timeout=900))
     assert out["failed"] == 0, out["errors"]
     assert out["added"] + out["updated"] + out["skipped"] == 8  # 5 parts, 1 sub-assembly, 2 assemblies
@@ -55,7 +70,7 @@ def test_step_assemblies_ingest_with_parts_once_and_their_hierarchy(library, shi
     assert len(_json(run_cli("assembly", "tree", "FLANGE-PAIR", "--json"))["children"]) == 6  # not doubled
 
 
-def test_assemblies_are_searched_like_parts_and_filtered_by_kind(library, shipped_weights, step_folder):
+def test_assemblies_are_searched_like_parts_and_filtered_by_kind(lib, shipped_weights, step_folder):
     run_cli("ingest", step_folder, "--json", "--jobs", "2", timeout=900)
     r = _json(run_cli("search", "--mesh", step_folder / "FLANGE-PAIR.step", "--kind", "assembly", "--json",
                       timeout=300))
@@ -71,7 +86,7 @@ def test_assemblies_are_searched_like_parts_and_filtered_by_kind(library, shippe
     assert r.returncode != 0 and "part or assembly" in r.stderr
 
 
-def test_the_creo_library_ingests_with_genomes_family_tables_and_assemblies(library, shipped_weights, tmp_path):
+def test_the_creo_library_ingests_with_genomes_family_tables_and_assemblies(lib, shipped_weights, tmp_path):
     genomes = assembly_data.creo_genomes()
     with CreosonTestServer() as srv:
         for m in assembly_data.creo_models(genomes):
@@ -85,7 +100,8 @@ def test_the_creo_library_ingests_with_genomes_family_tables_and_assemblies(libr
         out = json.loads(r.stdout)
         assert out["failed"] == 1 and "cf_broken.prt" in out["errors"][0]
         assert out["added"] + out["updated"] == 5, out  # flange, its 2 instances, shaft, the assembly
-        assert srv.state.cwd == "C:/plm/library"
+        cds = [q["data"]["dirname"] for q in srv.state.requests if q["function"] == "cd"]
+        assert cds == ["C:/plm/library", "C:/work"] and srv.state.cwd == "C:/work"  # the designer's folder back
         calls = srv.calls()
         for fn in ("creo.list_files", "parameter.list", "dimension.list", "feature.list", "file.massprops",
                    "file.get_cur_material", "familytable.list", "interface.export_file", "bom.get_paths"):
@@ -93,7 +109,7 @@ def test_the_creo_library_ingests_with_genomes_family_tables_and_assemblies(libr
 
         from cadfinder import library as library_mod
 
-        with library_mod.connect(library, None) as conn:
+        with library_mod.connect(lib, None) as conn:
             rows = dict(conn.execute("SELECT part_number, genome FROM cad_models WHERE part_number LIKE 'CF_%'"))
             kinds = dict(conn.execute("SELECT part_number, kind FROM cad_models WHERE part_number LIKE 'CF_%'"))
         assert kinds["CF_STACK"] == "assembly" and kinds["CF_FLANGE"] == "part"
