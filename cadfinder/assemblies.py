@@ -64,25 +64,36 @@ def store(conn, assembly: str, placements: list[Placement]) -> int:
     return len(placements)
 
 
+WHERE_USED_SQL = """WITH RECURSIVE up (assembly_id, part_number, depth) AS (
+                         SELECT h.assembly_id, c.part_number, 1
+                         FROM assembly_hierarchy h JOIN cad_models c ON c.id = h.component_id
+                         WHERE c.part_number = ANY(%(pns)s)
+                       UNION ALL
+                         SELECT h.assembly_id, up.part_number, up.depth + 1
+                         FROM assembly_hierarchy h JOIN up ON h.component_id = up.assembly_id
+                         WHERE up.depth < %(max)s)
+                     SELECT m.part_number, m.name, up.part_number, count(*), min(up.depth),
+                            m.family, m.material, m.mass_kg
+                     FROM up JOIN cad_models m ON m.id = up.assembly_id
+                     GROUP BY m.part_number, m.name, up.part_number, m.family, m.material, m.mass_kg
+                     ORDER BY min(up.depth), m.part_number, up.part_number"""
+
+
+def where_used_params(part_numbers: list[str]) -> dict:
+    return {"pns": list(part_numbers), "max": MAX_DEPTH}
+
+
+def used_in(rows: list[tuple]) -> list[dict]:
+    """WHERE_USED_SQL's rows: for each (assembly, part) the assembly's number, name, family,
+    material and mass, the part, how many times it is placed in the whole tree, and the
+    shallowest depth (1: a direct component)."""
+    return [{"assembly": a, "name": n, "part": p, "quantity": q, "depth": d, "family": f, "material": m,
+             "mass_kg": kg} for a, n, p, q, d, f, m, kg in rows]
+
+
 def where_used(conn, part_numbers: list[str]) -> list[dict]:
-    """The assemblies that contain any of these parts, directly or through sub-assemblies: for
-    each (assembly, part) the assembly's number, name and kind, the part, how many times it is
-    placed in the whole tree, and the shallowest depth (1: a direct component)."""
-    rows = conn.execute(
-        """WITH RECURSIVE up (assembly_id, part_number, depth) AS (
-               SELECT h.assembly_id, c.part_number, 1
-               FROM assembly_hierarchy h JOIN cad_models c ON c.id = h.component_id
-               WHERE c.part_number = ANY(%(pns)s)
-             UNION ALL
-               SELECT h.assembly_id, up.part_number, up.depth + 1
-               FROM assembly_hierarchy h JOIN up ON h.component_id = up.assembly_id
-               WHERE up.depth < %(max)s)
-           SELECT m.part_number, m.name, up.part_number, count(*), min(up.depth)
-           FROM up JOIN cad_models m ON m.id = up.assembly_id
-           GROUP BY m.part_number, m.name, up.part_number
-           ORDER BY min(up.depth), m.part_number, up.part_number""",
-        {"pns": list(part_numbers), "max": MAX_DEPTH}).fetchall()
-    return [{"assembly": a, "name": n, "part": p, "quantity": q, "depth": d} for a, n, p, q, d in rows]
+    """The assemblies that contain any of these parts, directly or through sub-assemblies (used_in)."""
+    return used_in(conn.execute(WHERE_USED_SQL, where_used_params(part_numbers)).fetchall())
 
 
 TREE_SQL = """WITH RECURSIVE down (parent_id, component_id, transform, path, depth) AS (

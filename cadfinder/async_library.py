@@ -165,6 +165,11 @@ class AsyncLibrary:
                            r[12].to_numpy() if r[12] is not None else None, np.asarray(r[13] or [0, 0, 0], float),
                            float(r[14] or 1.0), r[15], r[16], r[17], r[18], r[19], r[20], tree)
 
+    async def where_used(self, part_numbers: list[str]) -> list[dict]:
+        """The assemblies that contain these parts (assemblies.used_in)."""
+        return assemblies.used_in(await self._fetch(assemblies.WHERE_USED_SQL,
+                                                    assemblies.where_used_params(part_numbers)))
+
     async def thumbnails(self, part_numbers: list[str]) -> dict[str, bytes]:
         from cadfinder.duplicate_report import THUMBNAILS
 

@@ -192,13 +192,17 @@ class MainWindow(QMainWindow):
         self.open_creo_btn = QPushButton("Open in Creo")
         self.export_btn = QPushButton("Export STEP…")
         self.like_btn = QPushButton("More like this")
+        self.used_btn = QPushButton("Where used")
+        self.used_btn.setToolTip("the assemblies that contain this part")
         self.copy_btn = QPushButton("Copy part number")
-        for b in (self.open_creo_btn, self.export_btn, self.like_btn, self.copy_btn):
+        for b in (self.open_creo_btn, self.export_btn, self.like_btn, self.used_btn, self.copy_btn):
             acts.addWidget(b)
             b.setEnabled(False)
         self.open_creo_btn.clicked.connect(self.open_in_creo)
         self.export_btn.clicked.connect(self.export_step_dialog)
         self.like_btn.clicked.connect(self.more_like_this)
+        self.used_btn.clicked.connect(lambda: self.current and self.spawn("search", self.where_used(
+            self.current.part_number)))
         self.copy_btn.clicked.connect(self.copy_part_number)
         gv.addLayout(acts)
         self.genome = GenomePanel()
@@ -554,6 +558,19 @@ class MainWindow(QMainWindow):
         thumbs = await self.lib.thumbnails([r.part_number for r in res.results])
         self.results.results_model.set_thumbnails(thumbs)
 
+    async def where_used(self, part_number: str) -> None:
+        """The assemblies that contain the part, as the result list (directly used ones first)."""
+        from cadfinder.search import Result, SearchResult
+
+        used = await self.lib.where_used([part_number])
+        if not used:
+            self.statusBar().showMessage(f"{part_number} is in no assembly of the library", 6000)
+            return
+        res = SearchResult(f"where {part_number} is used", [
+            Result(u["assembly"], 1.0 / u["depth"], f"{u['name']} ({u['quantity']}x {part_number})", u["family"],
+                   u["material"], u["mass_kg"]) for u in used])
+        await self.show_results(res, "where used")
+
     def more_like_this(self) -> None:
         r = self.results.selected()
         if r is not None:
@@ -723,7 +740,7 @@ class MainWindow(QMainWindow):
     def _selection_changed(self, *_):
         r = self.results.selected()
         self.session.select(r.part_number if r is not None else None)
-        for b in (self.like_btn, self.copy_btn):
+        for b in (self.like_btn, self.used_btn, self.copy_btn):
             b.setEnabled(r is not None)
         if r is not None:
             self.spawn("preview", self.preview(r))
