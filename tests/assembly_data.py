@@ -63,26 +63,43 @@ def shaft_drive(path: Path) -> dict:
 
 
 def creo_genomes() -> dict:
-    """A flange and a shaft genome (each with its creo block) for the Creo library tests."""
-    return {"flange": _genome("flange", 3), "shaft": _genome("shaft", 7)}
+    """Genomes (each with its creo block) of the parts of the two test assemblies, for the Creo
+    library tests: a flange, a bolt, a shaft, a bearing and a pulley."""
+    return {"flange": _genome("flange", 3), "bolt": _genome("fastener", 5), "shaft": _genome("shaft", 7),
+            "bearing": _genome("bushing", 11), "pulley": _genome("pulley", 13)}
+
+
+def _at(x: float = 0.0, y: float = 0.0, z: float = 0.0, flip: bool = False) -> list:
+    t = np.eye(4)
+    if flip:  # turned half a turn about x
+        t[1, 1] = t[2, 2] = -1.0
+    t[:3, 3] = (x, y, z)
+    return t.tolist()
 
 
 def creo_models(genomes: dict) -> list:
-    """CREOSON test-server models for a small Creo library: each genome as a part (the flange
-    with a family table of two instances, a material and a hole feature) and an assembly of the
-    flange and two shafts."""
+    """CREOSON test-server models of a small Creo library: the five parts (the flange with a
+    family table of two instances, a material and a hole feature) and the same assemblies as the
+    STEP files: the flange pair (two flanges, four bolts) and the shaft drive (a shaft, the
+    bearing set sub-assembly of two bearings, a pulley)."""
     from tests.creoson_server import Model, model_for
 
-    parts = [model_for(g) for g in genomes.values()]
-    flange = parts[0]
+    parts = {k: model_for(g) for k, g in genomes.items()}
+    flange = parts["flange"]
     flange.material = "STEEL"
     flange.feature_types = {list(flange.features)[-1]: "HOLE"}
     stem = flange.name.split(".")[0].upper()
     flange.instances = {f"{stem}_{k}": {"dimensions": {d: round(v * f, 3) for d, v in flange.dimensions.items()}}
                         for k, f in (("S", 0.8), ("L", 1.25))}
-    placements = [(flange.name, np.eye(4).tolist())]
-    for z in (300.0, 700.0):
-        t = np.eye(4)
-        t[:3, 3] = (0.0, 0.0, z)
-        placements.append((parts[1].name, t.tolist()))
-    return [copy.deepcopy(m) for m in parts] + [Model("cf_stack.asm", components=placements)]
+    fb, sb = solid(genomes["flange"]).BoundingBox(), solid(genomes["shaft"]).BoundingBox()
+    r, length = 0.36 * (fb.xmax - fb.xmin), sb.zmax - sb.zmin
+    bolts = [(parts["bolt"].name, _at(r * np.cos(a), r * np.sin(a), fb.zmax + 40))
+             for a in np.pi / 2 * np.arange(4) + np.pi / 4]
+    pair = Model("cf_flange_pair.asm", components=[(flange.name, _at()),
+                                                   (flange.name, _at(z=2 * fb.zmax + 1, flip=True))] + bolts)
+    bearings = Model("cf_bearing_set.asm", components=[(parts["bearing"].name, _at()),
+                                                       (parts["bearing"].name, _at(z=0.6 * length))])
+    drive = Model("cf_shaft_drive.asm", components=[(parts["shaft"].name, _at()),
+                                                    (bearings.name, _at(z=sb.zmin + 0.1 * length)),
+                                                    (parts["pulley"].name, _at(z=sb.zmax - 5))])
+    return [copy.deepcopy(m) for m in parts.values()] + [pair, bearings, drive]

@@ -106,6 +106,7 @@ class CreoState:
         self.locked: set[str] = set()  # files that cannot be saved (read-only / checked out elsewhere)
         self.fail_regen: set[str] = set()  # models whose regeneration fails once changed from their file
         self.delay: dict[tuple, float] = {}  # (command, function) -> seconds before answering
+        self.crash: set[tuple] = set()  # (command, function) after which the server closes without answering
         self.version = 0  # the simulated Creo's major version (0: before 7)
         self.version_set: set[str] = set()  # sessions that called creo.set_creo_version
         self.requests: list[dict] = []
@@ -152,25 +153,33 @@ def _solid(model: Model):
     return instantiate(g).shape
 
 
+def _placed(m: Model, st: CreoState):
+    """A part's solid, or an assembly's components placed by their transforms (nested), as a
+    CadQuery assembly."""
+    import cadquery as cq
+    import numpy as np
+    from OCP.gp import gp_Trsf
+
+    if not m.components:
+        return _solid(m)
+    asm = cq.Assembly(name=m.name.rsplit(".", 1)[0])
+    for i, (child, t) in enumerate(m.components):
+        trsf = gp_Trsf()
+        trsf.SetValues(*np.asarray(t, float)[:3].ravel().tolist())
+        asm.add(_placed(st.disk[child.lower()], st), name=f"{child.rsplit('.', 1)[0]}-{i + 1}", loc=cq.Location(trsf))
+    return asm
+
+
 def _export_step(m: Model, path: str, st: CreoState) -> None:
     """Write the model's geometry as STEP: a part from its shape genome with the current
     dimension values, an assembly from its components placed by their transforms."""
     import cadquery as cq
-    import numpy as np
 
-    solid = _solid
-    if not m.components:
-        cq.exporters.export(cq.Workplane().add(solid(m)), path, exportType="STEP")
-        return
-    asm = cq.Assembly(name=m.name.rsplit(".", 1)[0])
-    for i, (child, t) in enumerate(m.components):
-        from OCP.gp import gp_Trsf
-
-        trsf = gp_Trsf()
-        trsf.SetValues(*np.asarray(t, float)[:3].ravel().tolist())
-        loc = cq.Location(trsf)
-        asm.add(solid(st.disk[child.lower()]), name=f"{child.rsplit('.', 1)[0]}-{i + 1}", loc=loc)
-    asm.export(path, exportType="STEP")
+    shape = _placed(m, st)
+    if m.components:
+        shape.export(path, exportType="STEP")
+    else:
+        cq.exporters.export(cq.Workplane().add(shape), path, exportType="STEP")
 
 
 def _bom_child(st: CreoState, name: str, seq: str, path: list, t, transforms: bool) -> dict:
@@ -426,6 +435,9 @@ class Handler(BaseHTTPRequestHandler):
             _check_args(key, req.get("data") or {})
             if st.delay.get(key):
                 time.sleep(st.delay[key])
+            if key in st.crash:
+                self.close_connection = True
+                return  # no reply at all, as a CREOSON that died mid-request
             with st.lock:
                 data = handle(st, req)
             sid = data.pop("__session", sid)

@@ -21,7 +21,8 @@ def _json(r):
 
 
 STEP_PARTS = ["FLANGE-PAIR", "SHAFT-DRIVE", "bearing_set", "flange", "bolt", "shaft", "bearing", "pulley"]
-CREO_PARTS = ["CF_STACK", "CF_FLANGE", "CF_FLANGE_S", "CF_FLANGE_L", "CF_SHAFT"]
+CREO_PARTS = ["CF_FLANGE_PAIR", "CF_SHAFT_DRIVE", "CF_BEARING_SET", "CF_FLANGE", "CF_FLANGE_S", "CF_FLANGE_L",
+              "CF_FASTENER", "CF_SHAFT", "CF_BUSHING", "CF_PULLEY"]
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,8 @@ def test_assemblies_are_searched_like_parts_and_filtered_by_kind(lib, shipped_we
     assert r["results"][0]["part_number"] == "FLANGE-PAIR"
     r = _json(run_cli("search", "--like", "flange", "--kind", "assembly", "--json", timeout=300))
     kinds = {x["part_number"] for x in r["results"]}
-    assert kinds and kinds <= {"FLANGE-PAIR", "SHAFT-DRIVE", "bearing_set", "CF_STACK"}
+    assert kinds and kinds <= {"FLANGE-PAIR", "SHAFT-DRIVE", "bearing_set", "CF_FLANGE_PAIR", "CF_SHAFT_DRIVE",
+                               "CF_BEARING_SET"}
     r = _json(run_cli("search", "--like", "FLANGE-PAIR", "--kind", "part", "--json", timeout=300))
     assert "SHAFT-DRIVE" not in {x["part_number"] for x in r["results"]}
     used = _json(run_cli("assembly", "where-used", "flange", "--similar", "3", "--json", timeout=300))
@@ -99,7 +101,7 @@ def test_the_creo_library_ingests_with_genomes_family_tables_and_assemblies(lib,
         assert r.returncode == 3, r.stderr[-2000:]  # one model Creo could not open; the rest are in
         out = json.loads(r.stdout)
         assert out["failed"] == 1 and "cf_broken.prt" in out["errors"][0]
-        assert out["added"] + out["updated"] == 5, out  # flange, its 2 instances, shaft, the assembly
+        assert out["added"] + out["updated"] == 10, out  # 5 parts, 2 family-table instances, 3 assemblies
         cds = [q["data"]["dirname"] for q in srv.state.requests if q["function"] == "cd"]
         assert cds == ["C:/plm/library", "C:/work"] and srv.state.cwd == "C:/work"  # the designer's folder back
         calls = srv.calls()
@@ -112,7 +114,7 @@ def test_the_creo_library_ingests_with_genomes_family_tables_and_assemblies(lib,
         with library_mod.connect(lib, None) as conn:
             rows = dict(conn.execute("SELECT part_number, genome FROM cad_models WHERE part_number LIKE 'CF_%'"))
             kinds = dict(conn.execute("SELECT part_number, kind FROM cad_models WHERE part_number LIKE 'CF_%'"))
-        assert kinds["CF_STACK"] == "assembly" and kinds["CF_FLANGE"] == "part"
+        assert kinds["CF_SHAFT_DRIVE"] == kinds["CF_BEARING_SET"] == "assembly" and kinds["CF_FLANGE"] == "part"
         small, base = rows["CF_FLANGE_S"], rows["CF_FLANGE"]
         assert small["creo"]["generic"] == "cf_flange" and small["creo"]["model_file"] == "cf_flange_s.prt"
         d = next(iter(base["creo"]["dimensions"].items()))
@@ -124,12 +126,19 @@ def test_the_creo_library_ingests_with_genomes_family_tables_and_assemblies(lib,
         shaft = rows["CF_SHAFT"]
         p = next(iter(shaft["creo"]["dimensions"]))
         assert shaft["parameters"][p]["min"] == pytest.approx(0.5 * shaft["parameters"][p]["value"])  # default band
-        used = _json(run_cli("assembly", "where-used", "CF_SHAFT", "--json"))["used_in"]
-        assert [(u["assembly"], u["quantity"]) for u in used] == [("CF_STACK", 2)]
+        used = _json(run_cli("assembly", "where-used", "CF_FASTENER", "--json"))["used_in"]
+        assert [(u["assembly"], u["quantity"]) for u in used] == [("CF_FLANGE_PAIR", 4)]
+        used = _json(run_cli("assembly", "where-used", "CF_BUSHING", "--json"))["used_in"]
+        assert {(u["assembly"], u["quantity"], u["depth"]) for u in used} == {("CF_BEARING_SET", 2, 1),
+                                                                            ("CF_SHAFT_DRIVE", 2, 2)}
+        tree = _json(run_cli("assembly", "tree", "CF_FLANGE_PAIR", "--json"))
+        assert [c["path"] for c in tree["children"]] == [f"root.{i}" for i in range(1, 7)]
+        flipped = np.asarray(tree["children"][1]["transform"]).reshape(4, 4)
+        assert flipped[2, 2] == -1 and flipped[2, 3] > 0  # CREOSON's axes and origin, read back in place
 
         srv.state.requests.clear()
         again = json.loads(run_cli(*args, timeout=900).stdout)
-        assert again["skipped"] == 5 and again["added"] == again["updated"] == 0
+        assert again["skipped"] == 10 and again["added"] == again["updated"] == 0
         assert "interface.export_file" not in srv.calls()  # same revision: not exported again
 
         srv.state.requests.clear()

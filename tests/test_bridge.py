@@ -154,6 +154,10 @@ def test_locked_file_timeout_and_no_connection(creo, genome):
         creo_backend.open_in_creo(genome, creo.url, timeout_s=0.5)
     with pytest.raises(CreoError, match="cannot reach CREOSON"):
         creo_backend.open_in_creo(genome, "http://127.0.0.1:9/creoson", timeout_s=2)
+    creo.state.delay.clear()
+    creo.state.crash.add(("file", "open"))
+    with pytest.raises(CreoError, match="closed the connection during file.open"):
+        creo_backend.open_in_creo(genome, creo.url)
 
 
 def test_crafted_genomes_never_reach_creo(creo, genome):

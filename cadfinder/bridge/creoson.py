@@ -7,6 +7,7 @@ extra dependency); the functions used are those of CREOSON's documented command 
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import urllib.error
@@ -43,6 +44,9 @@ class CreosonClient:
             raise CreoError(f"CREOSON answered HTTP {e.code} to {what}") from None
         except urllib.error.URLError as e:
             raise CreoError(f"cannot reach CREOSON at {self.url}: {e.reason} (is the CREOSON server running?)") from None
+        except (http.client.HTTPException, ConnectionError) as e:
+            raise CreoError(f"CREOSON closed the connection during {what} ({e or type(e).__name__}); "
+                            "it may have crashed: check its console") from None
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise CreoError(f"CREOSON sent a reply that is not JSON to {what}") from None
 
