@@ -228,6 +228,7 @@ class Staged:
     trees: list = field(default_factory=list)  # {"part_number", "placements"} per assembly
     part_numbers: dict = field(default_factory=dict)  # model file (lower case) -> part number
     files: list = field(default_factory=list)  # the STEP files exported in this pass
+    seen: set = field(default_factory=set)  # models (lower case) this pass has read
 
 
 def _export(client, m: CreoModel, out_dir: Path, side: dict) -> Path:
@@ -288,6 +289,9 @@ def _stage_listed(client, patterns: list[str], out_dir: Path, stored: dict, on_m
 def _stage_one(client, file: str, out_dir: Path, stored: dict, st: Staged, depth: int = 0) -> str | None:
     """Stage one listed model (a part with its family-table instances, or an assembly with any
     component not staged yet); returns its part number, None when it failed."""
+    if file.lower() in st.seen:  # a sub-assembly staged through its parent before its own turn
+        return st.part_numbers.get(file.lower())
+    st.seen.add(file.lower())
     try:
         m = read_model(client, file)
         group = [m]

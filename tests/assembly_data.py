@@ -81,7 +81,8 @@ def creo_models(genomes: dict) -> list:
     """CREOSON test-server models of a small Creo library: the five parts (the flange with a
     family table of two instances, a material and a hole feature) and the same assemblies as the
     STEP files: the flange pair (two flanges, four bolts) and the shaft drive (a shaft, the
-    bearing set sub-assembly of two bearings, a pulley)."""
+    bearing set sub-assembly of two bearings, a pulley). The sub-assembly's name sorts after its
+    parent's, so the ingest meets it inside the parent first."""
     from tests.creoson_server import Model, model_for
 
     parts = {k: model_for(g) for k, g in genomes.items()}
@@ -97,7 +98,7 @@ def creo_models(genomes: dict) -> list:
              for a in np.pi / 2 * np.arange(4) + np.pi / 4]
     pair = Model("cf_flange_pair.asm", components=[(flange.name, _at()),
                                                    (flange.name, _at(z=2 * fb.zmax + 1, flip=True))] + bolts)
-    bearings = Model("cf_bearing_set.asm", components=[(parts["bearing"].name, _at()),
+    bearings = Model("cf_wheel_bearings.asm", components=[(parts["bearing"].name, _at()),
                                                        (parts["bearing"].name, _at(z=0.6 * length))])
     drive = Model("cf_shaft_drive.asm", components=[(parts["shaft"].name, _at()),
                                                     (bearings.name, _at(z=sb.zmin + 0.1 * length)),

@@ -21,7 +21,7 @@ def _json(r):
 
 
 STEP_PARTS = ["FLANGE-PAIR", "SHAFT-DRIVE", "bearing_set", "flange", "bolt", "shaft", "bearing", "pulley"]
-CREO_PARTS = ["CF_FLANGE_PAIR", "CF_SHAFT_DRIVE", "CF_BEARING_SET", "CF_FLANGE", "CF_FLANGE_S", "CF_FLANGE_L",
+CREO_PARTS = ["CF_FLANGE_PAIR", "CF_SHAFT_DRIVE", "CF_WHEEL_BEARINGS", "CF_FLANGE", "CF_FLANGE_S", "CF_FLANGE_L",
               "CF_FASTENER", "CF_SHAFT", "CF_BUSHING", "CF_PULLEY"]
 
 
@@ -79,7 +79,7 @@ def test_assemblies_are_searched_like_parts_and_filtered_by_kind(lib, shipped_we
     r = _json(run_cli("search", "--like", "flange", "--kind", "assembly", "--json", timeout=300))
     kinds = {x["part_number"] for x in r["results"]}
     assert kinds and kinds <= {"FLANGE-PAIR", "SHAFT-DRIVE", "bearing_set", "CF_FLANGE_PAIR", "CF_SHAFT_DRIVE",
-                               "CF_BEARING_SET"}
+                               "CF_WHEEL_BEARINGS"}
     r = _json(run_cli("search", "--like", "FLANGE-PAIR", "--kind", "part", "--json", timeout=300))
     assert "SHAFT-DRIVE" not in {x["part_number"] for x in r["results"]}
     used = _json(run_cli("assembly", "where-used", "flange", "--similar", "3", "--json", timeout=300))
@@ -105,6 +105,8 @@ def test_the_creo_library_ingests_with_genomes_family_tables_and_assemblies(lib,
         cds = [q["data"]["dirname"] for q in srv.state.requests if q["function"] == "cd"]
         assert cds == ["C:/plm/library", "C:/work"] and srv.state.cwd == "C:/work"  # the designer's folder back
         calls = srv.calls()
+        exports = [q["data"]["file"] for q in srv.state.requests if q["function"] == "export_file"]
+        assert sorted(exports) == sorted(set(exports)) and len(exports) == 10  # each model once
         for fn in ("creo.list_files", "parameter.list", "dimension.list", "feature.list", "file.massprops",
                    "file.get_cur_material", "familytable.list", "interface.export_file", "bom.get_paths"):
             assert fn in calls, fn
@@ -114,7 +116,7 @@ def test_the_creo_library_ingests_with_genomes_family_tables_and_assemblies(lib,
         with library_mod.connect(lib, None) as conn:
             rows = dict(conn.execute("SELECT part_number, genome FROM cad_models WHERE part_number LIKE 'CF_%'"))
             kinds = dict(conn.execute("SELECT part_number, kind FROM cad_models WHERE part_number LIKE 'CF_%'"))
-        assert kinds["CF_SHAFT_DRIVE"] == kinds["CF_BEARING_SET"] == "assembly" and kinds["CF_FLANGE"] == "part"
+        assert kinds["CF_SHAFT_DRIVE"] == kinds["CF_WHEEL_BEARINGS"] == "assembly" and kinds["CF_FLANGE"] == "part"
         small, base = rows["CF_FLANGE_S"], rows["CF_FLANGE"]
         assert small["creo"]["generic"] == "cf_flange" and small["creo"]["model_file"] == "cf_flange_s.prt"
         d = next(iter(base["creo"]["dimensions"].items()))
@@ -129,7 +131,7 @@ def test_the_creo_library_ingests_with_genomes_family_tables_and_assemblies(lib,
         used = _json(run_cli("assembly", "where-used", "CF_FASTENER", "--json"))["used_in"]
         assert [(u["assembly"], u["quantity"]) for u in used] == [("CF_FLANGE_PAIR", 4)]
         used = _json(run_cli("assembly", "where-used", "CF_BUSHING", "--json"))["used_in"]
-        assert {(u["assembly"], u["quantity"], u["depth"]) for u in used} == {("CF_BEARING_SET", 2, 1),
+        assert {(u["assembly"], u["quantity"], u["depth"]) for u in used} == {("CF_WHEEL_BEARINGS", 2, 1),
                                                                             ("CF_SHAFT_DRIVE", 2, 2)}
         tree = _json(run_cli("assembly", "tree", "CF_FLANGE_PAIR", "--json"))
         assert [c["path"] for c in tree["children"]] == [f"root.{i}" for i in range(1, 7)]
