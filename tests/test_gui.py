@@ -568,6 +568,10 @@ def _assembly_in_the_window(window, loop, qtbot, tmp_path):
     run(loop, opened())
     assert window.current.part_number == "bolt"
     assert panel.topLevelItem(0).text(0) == "bolt" and not window.viewport.components
-    run(loop, window.where_used("bolt"))  # the Where used button
+    run(loop, window.where_used(["bolt"]))  # the Where used button
     rows = window.results.results_model.results
     assert [r.part_number for r in rows] == ["FLANGE-PAIR"] and "4x bolt" in rows[0].name
+    window.text.setText("flange with bolt holes")  # where is anything like this used
+    run(loop, window.search())
+    run(loop, window.where_used([r.part_number for r in window.results.results_model.results] + ["flange"]))
+    assert [r.part_number for r in window.results.results_model.results] == ["FLANGE-PAIR"]

@@ -202,7 +202,7 @@ class MainWindow(QMainWindow):
         self.export_btn.clicked.connect(self.export_step_dialog)
         self.like_btn.clicked.connect(self.more_like_this)
         self.used_btn.clicked.connect(lambda: self.current and self.spawn("search", self.where_used(
-            self.current.part_number)))
+            [self.current.part_number])))
         self.copy_btn.clicked.connect(self.copy_part_number)
         gv.addLayout(acts)
         self.genome = GenomePanel()
@@ -275,6 +275,11 @@ class MainWindow(QMainWindow):
         act(sm, "Search", self.search, "Ctrl+Return")
         act(sm, "Focus text", lambda: (self.text.setFocus(), self.text.selectAll()), "Ctrl+L")
         act(sm, "More like this", self.more_like_this, "Ctrl+M")
+        act(sm, "Where used: this part", lambda: self.current and self.spawn(
+            "search", self.where_used([self.current.part_number])), "Ctrl+U")
+        act(sm, "Where used: any of these results", lambda: self.results.results_model.results and self.spawn(
+            "search", self.where_used([r.part_number for r in self.results.results_model.results])),
+            "Ctrl+Shift+U")
         act(sm, "Cancel", self.cancel, "Esc")
         tm = mb.addMenu("&Tools")
         act(tm, "Settings…", self.open_settings, "Ctrl+,")
@@ -558,17 +563,23 @@ class MainWindow(QMainWindow):
         thumbs = await self.lib.thumbnails([r.part_number for r in res.results])
         self.results.results_model.set_thumbnails(thumbs)
 
-    async def where_used(self, part_number: str) -> None:
-        """The assemblies that contain the part, as the result list (directly used ones first)."""
+    async def where_used(self, part_numbers: list[str]) -> None:
+        """The assemblies that contain any of these parts (the selected one, or every result of a
+        query: "where is anything like this used"), as the result list, direct use first."""
         from cadfinder.search import Result, SearchResult
 
-        used = await self.lib.where_used([part_number])
+        used = await self.lib.where_used(part_numbers)
+        what = part_numbers[0] if len(part_numbers) == 1 else f"any of {len(part_numbers)} results"
         if not used:
-            self.statusBar().showMessage(f"{part_number} is in no assembly of the library", 6000)
+            self.statusBar().showMessage(f"{what}: in no assembly of the library", 6000)
             return
-        res = SearchResult(f"where {part_number} is used", [
-            Result(u["assembly"], 1.0 / u["depth"], f"{u['name']} ({u['quantity']}x {part_number})", u["family"],
-                   u["material"], u["mass_kg"]) for u in used])
+        best: dict = {}
+        for u in used:  # one row per assembly: its most direct use
+            if u["assembly"] not in best:
+                best[u["assembly"]] = u
+        res = SearchResult(f"where {what} is used", [
+            Result(u["assembly"], 1.0 / u["depth"], f"{u['name']} ({u['quantity']}x {u['part']})", u["family"],
+                   u["material"], u["mass_kg"]) for u in best.values()])
         await self.show_results(res, "where used")
 
     def more_like_this(self) -> None:
