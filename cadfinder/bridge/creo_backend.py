@@ -113,13 +113,19 @@ def _snapshot(client: CreosonClient, model: str, p: dict) -> dict:
     return {"parameters": params, "dimensions": dims, "features": feats}
 
 
+def _set_values(client: CreosonClient, model: str, parameters: dict, dimensions: dict) -> None:
+    """parameter.set for each NAME -> (value, Creo type) (never creating one), dimension.set for
+    each dN -> value."""
+    for n, (value, typ) in parameters.items():
+        client.call("parameter", "set", {"file": model, "name": n, "type": typ, "value": value, "no_create": True})
+    for d, value in dimensions.items():
+        client.call("dimension", "set", {"file": model, "name": d, "value": value})
+
+
 def _restore(client: CreosonClient, model: str, p: dict, snap: dict) -> None:
-    for n in p["parameters"]:
-        old = snap["parameters"][n]
-        client.call("parameter", "set", {"file": model, "name": n, "type": old.get("type", "DOUBLE"),
-                                         "value": old.get("value"), "no_create": True})
-    for d in p["dimensions"]:
-        client.call("dimension", "set", {"file": model, "name": d, "value": snap["dimensions"][d].get("value")})
+    old = snap["parameters"]
+    _set_values(client, model, {n: (old[n].get("value"), old[n].get("type", "DOUBLE")) for n in p["parameters"]},
+                {d: snap["dimensions"][d].get("value") for d in p["dimensions"]})
     was_suppressed = [f for f in p["suppress"] + p["resume"] if snap["features"][f].get("status") == "SUPPRESSED"]
     was_active = [f for f in p["suppress"] + p["resume"] if f not in was_suppressed]
     if was_active:
@@ -176,11 +182,7 @@ def open_in_creo(genome: dict, url: str, start_command: str = "", working_dir: s
         client.call("file", "open", open_args)
         snap = _snapshot(client, model, p)
         try:
-            for n, (value, typ) in p["parameters"].items():
-                client.call("parameter", "set", {"file": model, "name": n, "type": typ, "value": value,
-                                                 "no_create": True})
-            for d, value in p["dimensions"].items():
-                client.call("dimension", "set", {"file": model, "name": d, "value": value})
+            _set_values(client, model, p["parameters"], p["dimensions"])
             if p["resume"]:
                 client.call("feature", "resume", {"file": model, "names": p["resume"], "with_children": True})
             if p["suppress"]:
@@ -249,11 +251,7 @@ class CreoInstancer:
 
         p, model = plan(genome), self.plan["model"]
         try:
-            for n, (value, typ) in p["parameters"].items():
-                self.client.call("parameter", "set", {"file": model, "name": n, "type": typ, "value": value,
-                                                      "no_create": True})
-            for d, value in p["dimensions"].items():
-                self.client.call("dimension", "set", {"file": model, "name": d, "value": value})
+            _set_values(self.client, model, p["parameters"], p["dimensions"])
             self.client.call("file", "regenerate", {"file": model})
         except CreoError as e:
             raise GenomeError(f"Creo could not build this parameter set: {e}") from None
