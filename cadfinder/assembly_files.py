@@ -27,18 +27,18 @@ _SUFFIX = re.compile(r"([-_:.#]\d+|\s*\(\d+\))$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-def is_assembly(path: str | Path) -> bool:
-    """True for a STEP file with assembly structure (read in 1 MiB chunks, case-insensitive)."""
-    path = Path(path)
-    if path.suffix.lower() not in (".step", ".stp"):
-        return False
-    tail = b""
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            if MARKER in (tail + chunk).upper():
-                return True
-            tail = chunk[-len(MARKER):]
-    return False
+class AssemblyScan:
+    """Fed a STEP file's bytes chunk by chunk (the ingest's hashing pass: the file is read once),
+    `found` turns True once an assembly entity has gone by (case-insensitive)."""
+
+    def __init__(self):
+        self.found = False
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> None:
+        if not self.found:
+            self.found = MARKER in (self._tail + chunk).upper()
+            self._tail = chunk[-len(MARKER):]
 
 
 def component_name(instance: str) -> str:

@@ -36,6 +36,7 @@ class PartFile:
     sidecar: Path | None
     part_number: str
     content_hash: str
+    assembly: bool = False  # a STEP file with assembly structure (cadfinder.assembly_files)
 
 
 @dataclass
@@ -53,14 +54,21 @@ class IngestSummary:
                 "cancelled": self.cancelled, "errors": self.errors, "warnings": self.warnings[:50]}
 
 
-def _hash(path: Path, sidecar: Path | None) -> str:
+def _hash(path: Path, sidecar: Path | None) -> tuple[str, bool]:
+    """The content hash of a part file and its sidecar, and whether it is a STEP assembly (seen
+    in the same pass over the file)."""
+    from cadfinder.assembly_files import AssemblyScan
+
     h = hashlib.sha256()
+    scan = AssemblyScan() if path.suffix.lower() in (".step", ".stp") else None
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
+            if scan is not None:
+                scan.feed(chunk)
     if sidecar is not None:
         h.update(b"\0sidecar\0" + sidecar.read_bytes())
-    return h.hexdigest()
+    return h.hexdigest(), scan is not None and scan.found
 
 
 def _read_sidecar(path: Path | None) -> dict:
@@ -103,7 +111,7 @@ def discover(paths: list[str | Path]) -> tuple[list[PartFile], list[str]]:
         side = side if side.exists() else None
         try:
             pn = str(_read_sidecar(side).get("part_number") or stem)
-            out.append(PartFile(f, side, pn, _hash(f, side)))
+            out.append(PartFile(f, side, pn, *_hash(f, side)))
         except (InputError, OSError) as e:
             errors.append(str(e))
     return out, errors
@@ -486,24 +494,24 @@ def ingest(conn, paths: list[str | Path], weights_dir: str | Path, jobs: int | N
 def _split_assemblies(files: list[PartFile], staging: Path, summary: IngestSummary) -> tuple[list[PartFile], list]:
     """STEP assemblies replaced by their parts and whole shapes (staged as files); returns the
     files to ingest and the assembly trees to store once they are in."""
-    from cadfinder.assembly_files import explode, is_assembly
+    from cadfinder.assembly_files import explode
 
     out, trees = [], []
     for i, pf in enumerate(files):
         try:
-            side = _read_sidecar(pf.sidecar)
-            if "creo_model" in side or not is_assembly(pf.path):  # Creo's tree comes from bom.get_paths
+            side = _read_sidecar(pf.sidecar) if pf.assembly else {}
+            if not pf.assembly or "creo_model" in side:  # Creo's tree comes from bom.get_paths
                 out.append(pf)
                 continue
             folder = staging / f"{i:05d}"
             records = explode(pf.path, pf.part_number, folder)
             meta = {k: v for k, v in side.items() if k in ASSEMBLY_SIDECAR_KEYS}
-            for side in folder.glob("*.json"):  # the assembly's own sidecar data, and its access group for all
-                data = json.loads(side.read_text())
+            for staged_side in folder.glob("*.json"):  # the assembly's own sidecar data; its access group for all
+                data = json.loads(staged_side.read_text())
                 data.update(meta if data["part_number"] == pf.part_number else
                             {k: v for k, v in meta.items() if k == "access_group"})
                 data["source"] = f"{pf.path}#{data['part_number']}"
-                side.write_text(json.dumps(data, sort_keys=True))
+                staged_side.write_text(json.dumps(data, sort_keys=True))
             staged, errs = discover([folder])
             out += staged
             summary.failed += len(errs)
