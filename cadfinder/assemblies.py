@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cadfinder.db import revisions
 from cadfinder.errors import InputError
 
 IDENTITY = tuple(np.eye(4).ravel().tolist())
@@ -45,14 +46,15 @@ def check_transform(t) -> tuple:
 def store(conn, assembly: str, placements: list[Placement]) -> int:
     """Replace the component rows of `assembly` (its part number) in one transaction; every
     component must already be in the library. Returns the rows written."""
-    numbers = sorted({p.component for p in placements} | {assembly})
+    components = {p.component for p in placements}
+    if assembly in components:
+        raise InputError(f"assembly {assembly} lists itself as a component")
+    numbers = sorted(components | {assembly})
     ids = dict(conn.execute("SELECT part_number, id FROM cad_models WHERE part_number = ANY(%s)",
                             (numbers,)).fetchall())
     missing = [n for n in numbers if n not in ids]
     if missing:
         raise InputError(f"assembly {assembly}: not in the library: {', '.join(missing[:5])}")
-    if assembly in {p.component for p in placements}:
-        raise InputError(f"assembly {assembly} lists itself as a component")
     with conn.transaction():
         conn.execute("UPDATE cad_models SET kind = 'assembly' WHERE id = %s", (ids[assembly],))
         conn.execute("DELETE FROM assembly_hierarchy WHERE assembly_id = %s", (ids[assembly],))
@@ -131,8 +133,8 @@ def build_tree(root: tuple, rows: list[tuple]) -> dict:
 
 def tree(conn, part_number: str) -> dict | None:
     """The component tree under an assembly (build_tree), None when there is no such row."""
-    root = conn.execute("SELECT id, part_number, name, kind FROM cad_models WHERE part_number = %s",
-                        (part_number,)).fetchone()
+    root = conn.execute("SELECT id, part_number, name, kind FROM cad_models WHERE part_number = %s "
+                        + revisions.LATEST, (part_number,)).fetchone()
     if root is None:
         return None
     return build_tree(root, conn.execute(TREE_SQL, tree_params(root[0])).fetchall())

@@ -70,10 +70,17 @@ def _matrix(loc) -> list[float]:
     return [t.Value(r, c) for r in range(1, 4) for c in range(1, 5)] + [0.0, 0.0, 0.0, 1.0]
 
 
-def _write(shape, part_number: str, kind: str, out_dir: Path, source: str) -> None:
-    from cadfinder.geometry.readers import _tessellate_shape
+def _shape(obj):
+    """The shape an assembly node holds (a Workplane's first value)."""
+    import cadquery as cq
 
-    mesh = _tessellate_shape(shape, None)
+    return obj.val() if isinstance(obj, cq.Workplane) else obj
+
+
+def _write(shape, part_number: str, kind: str, out_dir: Path, source: str) -> None:
+    from cadfinder.geometry.readers import tessellate_shape
+
+    mesh = tessellate_shape(shape, None)
     stem = file_stem(part_number)
     mesh.export(out_dir / f"{stem}.stl")
     (out_dir / f"{stem}.json").write_text(json.dumps(
@@ -102,7 +109,7 @@ def _explode(path: str, part_number: str, out_dir: str) -> list[dict]:
         return pn
 
     def part_of(node) -> str:
-        shape = node.obj.val() if isinstance(node.obj, cq.Workplane) else node.obj
+        shape = _shape(node.obj)
         name = component_name(node.name)
         key = (name, float(f"{shape.Volume():.6g}"), float(f"{shape.Area():.6g}"))
         if key not in parts:
@@ -126,7 +133,7 @@ def _explode(path: str, part_number: str, out_dir: str) -> list[dict]:
             shapes.append(child.toCompound())
         if node.obj is not None and node.children:  # an assembly node that carries its own solid
             placements.append((part_of(node), _matrix(cq.Location()), node.name))
-            shapes.append(node.obj.val() if isinstance(node.obj, cq.Workplane) else node.obj)
+            shapes.append(_shape(node.obj))
         if not placements:
             raise InputError(f"{source}: the assembly {pn} has no solid components")
         _write(cq.Compound.makeCompound(shapes), pn, "assembly", out, source)

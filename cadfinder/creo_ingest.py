@@ -305,10 +305,11 @@ def _stage_one(client, file: str, out_dir: Path, stored: dict, st: Staged, depth
                 st.skipped += 1
                 st.part_numbers[x.file.lower()] = stored[key]
                 continue
-            if x.is_assembly:
-                st.trees.append(_tree(client, x, out_dir, stored, st, depth))
+            tree = _tree(client, x, out_dir, stored, st, depth) if x.is_assembly else None
             side, warnings = sidecar(x, fam)
             st.files.append(_export(client, x, out_dir, side))
+            if tree is not None:  # only once the assembly itself is exported
+                st.trees.append(tree)
             st.warnings += warnings
             st.part_numbers[x.file.lower()] = side["part_number"]
             st.exported += 1
@@ -379,16 +380,12 @@ def ingest_creo(conn, spec: str, bridge, weights_dir, export_dir: str | Path, pr
                       bridge.creo_version) as client:
         st = stage(client, spec, out_dir, stored_models(conn), on_model, cancelled)
     bar.close()
-    staged = st.files
-    if staged and not (cancelled is not None and cancelled()):
-        summary = ingest(conn, staged, weights_dir, progress=progress, on_progress=on_progress,
+    # (an assembly's tree exists only where the assembly itself was exported, so no files, no trees)
+    if st.files and not (cancelled is not None and cancelled()):
+        summary = ingest(conn, st.files, weights_dir, progress=progress, on_progress=on_progress,
                          cancelled=cancelled, trees=st.trees, **ingest_args)
     else:
         summary = IngestSummary(cancelled=bool(cancelled is not None and cancelled()))
-        if st.trees:
-            from cadfinder.ingest import store_trees
-
-            store_trees(conn, st.trees, summary)
     summary.skipped += st.skipped
     summary.failed += len(st.errors)
     summary.errors = st.errors + summary.errors

@@ -148,7 +148,7 @@ def _read_trimesh(path: Path) -> trimesh.Trimesh:
         raise InputError(f"{path.name}: {e}") from None
 
 
-def _tessellate_shape(shape, tolerance: float | None) -> trimesh.Trimesh:
+def tessellate_shape(shape, tolerance: float | None) -> trimesh.Trimesh:
     bb = shape.BoundingBox()
     diag = max(bb.DiagonalLength, 1e-9)
     tol = tolerance if tolerance else max(1e-3, 1e-3 * diag)
@@ -191,7 +191,7 @@ def read_cad(path: Path, tolerance: float | None = None):
 def _tessellated_cad(path: Path, tolerance: float | None) -> trimesh.Trimesh:
     """A STEP or IGES file read and tessellated (InputError for anything it cannot read)."""
     try:
-        return _tessellate_shape(read_cad(path), tolerance)
+        return tessellate_shape(read_cad(path), tolerance)
     except InputError as e:
         raise InputError(str(e) if str(e).startswith(path.name) else f"{path.name}: {e}") from None
     except Exception as e:  # OpenCascade's own exceptions on damaged geometry (seen: Bnd_Box is void)
