@@ -170,6 +170,14 @@ class AsyncLibrary:
         return assemblies.used_in(await self._fetch(assemblies.WHERE_USED_SQL,
                                                     assemblies.where_used_params(part_numbers)))
 
+    async def meshes(self, part_numbers: list[str]) -> dict:
+        """part number -> the exact mesh (trimesh, mm) of its latest revision: one query, the
+        meshes read off the event loop."""
+        rows = await self._fetch("SELECT DISTINCT ON (part_number) part_number, mesh_data, mesh_format FROM cad_models "
+                                 "WHERE part_number = ANY(%s) AND mesh_data IS NOT NULL "
+                                 "ORDER BY part_number, " + revisions.NEWEST_FIRST, (list(part_numbers),))
+        return await asyncio.to_thread(lambda: {pn: stored.load_mesh(blob, fmt) for pn, blob, fmt in rows})
+
     async def thumbnails(self, part_numbers: list[str]) -> dict[str, bytes]:
         from cadfinder.duplicate_report import THUMBNAILS
 

@@ -4,5 +4,6 @@ Revisions run as drawing letters do (A ... Z, then AA, AB ...) or as numbers, so
 revision is the later one; plain text order would put "AA" before "B" and "10" before "9".
 """
 
-LATEST = "ORDER BY length(revision) DESC, revision DESC LIMIT 1"  # appended to a part's rows
+NEWEST_FIRST = "length(revision) DESC, revision DESC"
+LATEST = f"ORDER BY {NEWEST_FIRST} LIMIT 1"  # appended to a part's rows
 

@@ -802,13 +802,11 @@ class MainWindow(QMainWindow):
         from cadfinder import assemblies
 
         placed = assemblies.placed_parts(d.tree)
-        meshes = {}
-        for pn in sorted({p for p, _, _ in placed}):
-            meshes[pn] = await asyncio.to_thread((await self.lib.part(pn)).mesh)
-        colour = {pn: COMPONENT_COLOURS[i % len(COMPONENT_COLOURS)] for i, pn in enumerate(meshes)}
+        meshes = await self.lib.meshes(sorted({p for p, _, _ in placed}))
+        colour = {pn: COMPONENT_COLOURS[i % len(COMPONENT_COLOURS)] for i, pn in enumerate(sorted(meshes))}
         parts = []
         for pn, t, _ in placed:
-            if meshes[pn] is not None:
+            if pn in meshes:
                 m = meshes[pn].copy()
                 m.apply_transform(t)
                 parts.append((m, colour[pn]))

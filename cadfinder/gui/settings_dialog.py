@@ -194,11 +194,8 @@ class SettingsDialog(QDialog):
         self.ingest_source.addItem("A Creo library through CREOSON (Creo bridge tab)", "creo")
         v.addWidget(self.ingest_source)
         self.ingest_dir = QLineEdit()
-        self.ingest_source.currentIndexChanged.connect(lambda _: self.ingest_dir.setPlaceholderText(
-            "a folder of part files (STL, OBJ, PLY, STEP…) with optional JSON sidecars"
-            if self.ingest_source.currentData() == "files" else
-            r"a folder as Creo sees it, or a pattern: C:\plm\parts or C:\plm\parts\brk*.prt"))
-        self.ingest_source.currentIndexChanged.emit(0)
+        self.ingest_source.currentIndexChanged.connect(self._ingest_placeholder)
+        self._ingest_placeholder()
         v.addWidget(_path_row(self.ingest_dir, self, None, folder=True))
         row = QHBoxLayout()
         self.ingest_go = QPushButton("Ingest")
@@ -218,6 +215,12 @@ class SettingsDialog(QDialog):
         self.ingest_go.clicked.connect(lambda: self._spawn(self._ingest()))
         self.ingest_cancel.clicked.connect(self.cancel_ingest.set)
         self.tabs.addTab(w, "Ingestion")
+
+    def _ingest_placeholder(self, *_) -> None:
+        self.ingest_dir.setPlaceholderText(
+            "a folder of part files (STL, OBJ, PLY, STEP…) with optional JSON sidecars"
+            if self.ingest_source.currentData() == "files" else
+            r"a folder as Creo sees it, or a pattern: C:\plm\parts or C:\plm\parts\brk*.prt")
 
     def _access_tab(self):
         """Access groups: the grants (which login sees which group) and the parts per group; an
