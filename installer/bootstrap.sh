@@ -39,6 +39,8 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   "$VENV/bin/python" -m pip install -q -e '.[test]'
   echo "$want" > "$stamp"
 fi
+# The re-rank's compiled kernels: built once here (~15 s), loaded from numba's cache afterwards.
+"$VENV/bin/python" -c "from cadfinder.geometry import kernels; kernels.warm()"
 
 # No MIT-SHM: spawned workers rendering off-screen with VTK (thumbnails, views) sometimes died
 # with "BadAccess (attempt to access private resource denied)" from X shared memory.

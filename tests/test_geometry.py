@@ -192,10 +192,10 @@ def test_a_thin_plate_fits_its_own_scan_better_than_a_thicker_sibling():
                 < 0.95 * cf.judge(q_tree, sibling[0], thick_tree, thick[1]))
     # Matching a point on the top face: the sample chosen faces the scanner.
     top = np.c_[np.random.default_rng(1).uniform((-0.7, -0.4), (0.7, 0.4), (500, 2)), np.full(500, 0.01)]
-    _, idx, _ = cf.match(top[None], tree, nrm, 8, 0.05)
-    assert (nrm[idx[0], 2] > 0.9).mean() > 0.97
-    _, idx, _ = cf.match(top[None], tree, nrm, 1, 0.05)  # the nearest: top or bottom alike
-    assert (nrm[idx[0], 2] > 0.9).mean() < 0.9
+    _, idx, _ = cf.match(top, tree, nrm, 8, 0.05)
+    assert (nrm[idx, 2] > 0.9).mean() > 0.97
+    _, idx, _ = cf.match(top, tree, nrm, 1, 0.05)  # the nearest: top or bottom alike
+    assert (nrm[idx, 2] > 0.9).mean() < 0.9
 
 
 def test_denoise_halves_a_scans_noise_and_leaves_a_clean_sample():

@@ -17,15 +17,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cadfinder.geometry import kernels
 from cadfinder.geometry.nearest import NearestTree
-from cadfinder.geometry.normalize import Frame, Registration, cross, icp, octahedral_rotations
+from cadfinder.geometry.normalize import Frame, Registration, icp, octahedral_rotations
 
 _OCTAHEDRAL = np.array(octahedral_rotations())
 # Part samples each scan point chooses from (see match). The judge: 8 (100 held-out random-pose
-# scans, recall@1 0.84 -> 0.85, the right part nearer the top in six more); the fits: the nearest
-# (4 there, on eleven of those scans, put two parts that 8 in the judge alone keeps first lower).
+# scans, recall@1 0.84 -> 0.85, the right part nearer the top in six more); the fits match the
+# nearest only (4 there, on eleven of those scans, put two parts that 8 in the judge alone keeps
+# first lower).
 JUDGE_NEIGHBOURS = 8
-FIT_NEIGHBOURS = 1
 FACING = 0.5  # coverage counts part surfaces within 60 degrees of facing the scanner
 ALL_AROUND = 0.25  # mean normal length below which a scan is taken to see the part from all sides
 # The proper axis sign flips: enough when the frames' axes already correspond (a matched view).
@@ -160,33 +161,22 @@ def _scanner_axis(fitted: np.ndarray, tree: NearestTree, normals: np.ndarray) ->
 
 def match(x: np.ndarray, tree: NearestTree, normals: np.ndarray, k: int, near: float
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For H sets of scan points x (H, n, 3) placed on a part: each point's part sample, as its
-    distance, index and the signed distance along the sample's normal from the point to its
-    tangent plane. Of the k nearest samples within `near`, the one with the nearest tangent plane
+    """For scan points x (n, 3) placed on a part: each point's part sample, as its distance,
+    index and the signed distance along the sample's normal from the point to its tangent plane
+    ((n,) each). Of the k nearest samples within `near`, the one with the nearest tangent plane
     among those facing the scanner (the mean normal of the samples with the nearest planes says
     where it is); none such: the nearest. A part sample can be sparser than a thin plate is
     thick, so a point on its top face often lies nearest a sample of the bottom face, which faces
     away from the scanner and could not have returned it: nearest-only matching made thin plates
     fit their own scans worse than thicker siblings did."""
-    H, n = x.shape[:2]
-    dist, idx = tree.query(x.reshape(-1, 3), k)
-    dist, idx = dist.reshape(H, n, k), idx.reshape(H, n, k)
-    N = normals[idx]
-    signed = np.einsum("hnki,hnki->hnk", tree.data[idx] - x[:, :, None], N)
-    if k == 1:
-        return dist[..., 0], idx[..., 0], signed[..., 0]
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    dist, idx = tree.query(x, k)
+    dist, idx = dist.reshape(len(x), k), idx.reshape(len(x), k).astype(np.int64)
+    return kernels.choose_matches(x, dist, idx, _f64(tree.data), _f64(normals), near, ALL_AROUND)
 
-    def pick(usable):
-        usable[..., 0] |= ~usable.any(-1)
-        return np.argmin(np.where(usable, np.abs(signed), np.inf), -1)[..., None]
 
-    near_enough = dist < near
-    view = -np.take_along_axis(N, pick(near_enough.copy())[..., None], 2)[:, :, 0].mean(1)
-    all_around = ~(np.linalg.norm(view, axis=1) >= ALL_AROUND)
-    facing = (np.einsum("hnki,hi->hnk", N, view) < 0) | all_around[:, None, None]
-    chosen = pick(near_enough & facing)
-    return (np.take_along_axis(dist, chosen, -1)[..., 0], np.take_along_axis(idx, chosen, -1)[..., 0],
-            np.take_along_axis(signed, chosen, -1)[..., 0])
+def _f64(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float64)
 
 
 def fit(query: np.ndarray, query_tree: NearestTree, tree: NearestTree, normals: np.ndarray, starts: Starts,
@@ -209,90 +199,33 @@ def fit(query: np.ndarray, query_tree: NearestTree, tree: NearestTree, normals: 
     `query_tree` holds the scan in its own coordinates (built once per query). Returns the
     registrations (residual: the cost) and the costs, measured after `iterations` steps.
     """
-    from cadfinder.geometry.normalize import _small_rotations
-    from cadfinder.geometry.scan import visible
-
-    P = tree.data
-    x = np.asarray(query, float)
-    rot, trans, scales = starts.rot.copy(), starts.trans.copy(), starts.scales.astype(float).copy()
-    H = len(rot)
+    P, normals, Q = _f64(tree.data), _f64(normals), _f64(query_tree.data)
+    x = _f64(query)
+    rot, trans, scales = _f64(starts.rot).copy(), _f64(starts.trans).copy(), _f64(starts.scales).copy()
+    H, n = len(rot), len(x)
     sub = np.random.default_rng(0).permutation(len(P))[:part_points]
-    Ps, Ns = P[sub], normals[sub]
+    Ps, Ns = _f64(P[sub]), _f64(normals[sub])
     for it in range(iterations + 1):
-        moved = np.einsum("hij,nj->hni", rot, x) * scales[:, None, None] + trans[:, None]
-        dist, idx, plane = match(moved, tree, normals, FIT_NEIGHBOURS, 0.05)
-        nn = normals[idx]
-        fwd = np.where(dist < 0.05, np.abs(plane), dist)
-        fwd_cost = _trimmed_mean(fwd, np.ones_like(fwd, bool), trim)
+        moved = kernels.transform(rot, trans, scales, x)
+        dist, idx = tree.query(moved.reshape(-1, 3))
+        dist, idx = dist.reshape(H, n), idx.reshape(H, n).astype(np.int64)
         # The scanner looks against the mean normal of the surface the scan lies on (measured on
         # held-out one-view scans: 3-26 degrees from the true direction; the dominant axis of the
         # normals was 13-48 degrees off). Normals in every direction: a scan from all sides, which
         # should cover the whole part.
-        view = -nn.mean(1)
-        around = ~(np.linalg.norm(view, axis=1) >= ALL_AROUND)  # NaN too
-        view[around] = (0.0, 0.0, 1.0)
-        facing = np.einsum("ni,hi->hn", Ns, view) < -FACING * np.linalg.norm(view, axis=1)[:, None]
-        seen = visible(Ps, Ns, view, 64) & facing
-        seen[around] = True
-        # Part points into the scan's coordinates: one tree for all starts.
-        back = np.einsum("hni,hij->hnj", Ps[None] - trans[:, None], rot) / scales[:, None, None]
-        bd, bj = query_tree.query(back.reshape(-1, 3))
-        bd, bj = bd.reshape(H, -1) * scales[:, None], bj.reshape(H, -1)
-        costs = fwd_cost + coverage_weight * _trimmed_mean(bd, seen, coverage_trim)
+        plane, fwd, fwd_cost, seen = kernels.fit_match(moved, dist, idx, P, normals, 0.05, trim, Ps, Ns, FACING,
+                                                       ALL_AROUND, 64)
+        # The visible part points into the scan's coordinates (the others count nowhere): one
+        # tree for all starts.
+        bd, bj = np.full((H, len(Ps)), np.inf), np.zeros((H, len(Ps)), np.int64)
+        d, j = query_tree.query(kernels.to_query(Ps, rot, trans, scales)[seen])
+        bd[seen], bj[seen] = d * np.broadcast_to(scales[:, None], seen.shape)[seen], j
+        costs = fwd_cost + coverage_weight * kernels.trimmed_mean(bd, seen, coverage_trim)
         if it == iterations:
             break
-        c = moved.mean(1, keepdims=True)
-        u = moved - c
-        a1 = np.concatenate([cross(u, nn), np.einsum("hni,hni->hn", u, nn)[..., None], nn], 2)
-        w1 = np.where(fwd < cap, 1 / np.maximum(fwd, robust), 0.0)
-        w1 /= np.maximum(w1.sum(1, keepdims=True), 1e-12)
-        wa = a1.transpose(0, 2, 1) * w1[:, None]
-        ata = wa @ a1
-        atb = (wa @ plane[..., None])[..., 0]
-        # The part's visible side onto the scan, point to point (x, y, z rows).
-        mq = scales[:, None, None] * np.einsum("hij,hnj->hni", rot, query_tree.data[bj]) + trans[:, None]
-        ub, r2 = mq - c, Ps[None] - mq
-        w2 = (seen & (bd < cap)) / np.maximum(bd, robust)
-        w2 = coverage_weight * w2 / np.maximum(w2.sum(1, keepdims=True), 1e-12)
-        eye = np.eye(3)
-        a2 = np.concatenate([cross(ub[:, :, None, :], eye[None, None]), ub[:, :, :, None],
-                             np.broadcast_to(eye, ub.shape[:2] + (3, 3))], 3)  # (H, m, 3, 7)
-        if slide:
-            # Pairs the scan explains locally constrain only along the part's normal (as the
-            # scan->part pairs do), so they do not hold the scan from sliding; pairs farther than
-            # `slide` (part surface beyond the scan's edge) pull in every direction.
-            far = bd >= slide
-            a2n = np.einsum("hnki,nk->hni", a2, Ns)
-            r2n = np.einsum("hnk,nk->hn", r2, Ns)
-            wn = w2 * ~far
-            wa = a2n.transpose(0, 2, 1) * wn[:, None]
-            ata += wa @ a2n
-            atb += (wa @ r2n[..., None])[..., 0]
-            w2 = w2 * far
-        a2 = a2.reshape(H, -1, 7)
-        wa = a2.transpose(0, 2, 1) * np.repeat(w2, 3, axis=1)[:, None]
-        ata += wa @ a2
-        atb += (wa @ r2.reshape(H, -1, 1))[..., 0]
-        damp = 1e-6 * np.trace(ata, axis1=1, axis2=2) / 7 + 1e-12
-        reg = damp[:, None, None] * np.eye(7)
-        delta = relax * np.nan_to_num(np.linalg.solve(ata + reg, atb[..., None])[..., 0])
-        dr = _small_rotations(delta[:, :3])
-        es = np.exp(np.clip(delta[:, 3], -0.2, 0.2))
-        rot = dr @ rot
-        scales = scales * es
-        trans = es[:, None] * np.einsum("hij,hj->hi", dr, trans - c[:, 0]) + c[:, 0] + delta[:, 4:]
+        kernels.fit_step(moved, plane, fwd, normals, idx, seen, bd, bj, Q, Ps, Ns, rot, trans, scales,
+                         coverage_weight, robust, cap, relax, slide or 0.0)
     return [Registration(rot[h], float(scales[h]), trans[h], float(costs[h])) for h in range(H)], costs
-
-
-def _trimmed_mean(d: np.ndarray, mask: np.ndarray, trim: float) -> np.ndarray:
-    """Per row, the mean of the `trim` smallest fraction of d where mask (0 where nothing is)."""
-    d = np.where(mask, d, np.inf)
-    count = mask.sum(1)
-    k = np.maximum(1, (trim * count).astype(int))
-    srt = np.sort(d, 1)
-    csum = np.cumsum(np.where(np.isfinite(srt), srt, 0.0), 1)
-    out = csum[np.arange(len(d)), k - 1] / k
-    return np.where(count > 0, out, 0.0)
 
 
 def judge(query_tree: NearestTree, reg: Registration, tree: NearestTree, normals: np.ndarray, cap: float = 0.05,
@@ -315,8 +248,8 @@ def judge(query_tree: NearestTree, reg: Registration, tree: NearestTree, normals
 
     P = tree.data
     x = reg.apply(query_tree.data)
-    dist, idx, plane = match(x[None], tree, normals, JUDGE_NEIGHBOURS, near)
-    dist, idx, plane = dist[0], idx[0], np.abs(plane[0])
+    dist, idx, plane = match(x, tree, normals, JUDGE_NEIGHBOURS, near)
+    plane = np.abs(plane)
     nn = normals[idx]
     fwd = np.minimum(np.where(dist < near, plane, dist), cap).mean()
     view = -nn.mean(0)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cadfinder.geometry import kernels
+
 # DeepSDF leaves a small margin inside the unit sphere so decoded surfaces never touch the bound.
 UNIT_SPHERE_MARGIN = 1.03
 
@@ -124,17 +126,6 @@ def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], -1)
 
 
-def _small_rotations(w: np.ndarray) -> np.ndarray:
-    """Rotation matrices (H, 3, 3) for rotation vectors w (H, 3) (Rodrigues)."""
-    theta = np.linalg.norm(w, axis=1, keepdims=True)
-    k = w / np.maximum(theta, 1e-12)
-    K = np.zeros((len(w), 3, 3))
-    K[:, 0, 1], K[:, 0, 2], K[:, 1, 2] = -k[:, 2], k[:, 1], -k[:, 0]
-    K = K - K.transpose(0, 2, 1)
-    t = theta[:, :, None]
-    return np.eye(3)[None] + np.sin(t) * K + (1 - np.cos(t)) * (K @ K)
-
-
 def icp(src: np.ndarray, rot: np.ndarray, trans: np.ndarray, scales: np.ndarray, tree,
         dst_normals: np.ndarray | None = None, iterations: int = 1, trim: float = 0.8
         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -152,37 +143,28 @@ def icp(src: np.ndarray, rot: np.ndarray, trans: np.ndarray, scales: np.ndarray,
     n = len(x)
     keep = max(min(6, n), int(trim * n))
     scales = np.asarray(scales, dtype=np.float64)
+    if dst_normals is not None:  # compiled: kernels.icp_plane
+        x, dst, dst_normals = (np.ascontiguousarray(a, dtype=np.float64) for a in (x, dst, dst_normals))
+        rot, trans = np.array(rot, dtype=np.float64), np.array(trans, dtype=np.float64)
+        for it in range(iterations + 1):
+            moved = kernels.transform(rot, trans, scales, x)
+            dist, idx = tree.query(moved.reshape(-1, 3))
+            res = kernels.icp_plane(moved, dist.reshape(len(rot), n), idx.reshape(len(rot), n).astype(np.int64),
+                                    dst, dst_normals, keep, 0.05, rot, trans, it < iterations)
+        return rot, trans, res
 
     def residuals(rot, trans):
         moved = np.einsum("hij,nj->hni", rot, x) * scales[:, None, None] + trans[:, None]
         dist, idx = tree.query(moved.reshape(-1, 3))
         dist, idx = dist.reshape(len(rot), n), idx.reshape(len(rot), n)
-        if dst_normals is not None:
-            plane = np.abs(np.einsum("hni,hni->hn", moved - dst[idx], dst_normals[idx]))
-            # A far neighbour's plane says nothing: fall back to the point distance there.
-            dist = np.where(dist < 0.05, plane, dist)
         sel = np.argpartition(dist, keep - 1, axis=1)[:, :keep]
         return moved, idx, sel, np.take_along_axis(dist, sel, 1).mean(1)
 
     for _ in range(iterations):
         moved, idx, sel, _ = residuals(rot, trans)
-        xs = np.take_along_axis(moved, sel[:, :, None], 1)
         ps = dst[np.take_along_axis(idx, sel, 1)]
-        if dst_normals is None:
-            src_sel = np.take_along_axis(np.broadcast_to(x, moved.shape) * scales[:, None, None], sel[:, :, None], 1)
-            rot, trans = _umeyama_batch(src_sel, ps)
-            continue
-        ns = dst_normals[np.take_along_axis(idx, sel, 1)]
-        # Linearised point-to-plane: minimise sum ((R_d x + t_d - p) . n)^2 over a small rotation w, t_d.
-        a = np.concatenate([cross(xs, ns), ns], axis=2)
-        b = np.einsum("hki,hki->hk", ps - xs, ns)
-        ata = np.einsum("hki,hkj->hij", a, a)
-        # A damping relative to each system's size: a planar patch leaves in-plane motion free.
-        damp = 1e-6 * np.trace(ata, axis1=1, axis2=2)[:, None, None] / 6 + 1e-12
-        delta = np.linalg.solve(ata + damp * np.eye(6), np.einsum("hki,hk->hi", a, b)[:, :, None])[:, :, 0]
-        delta = np.nan_to_num(delta, nan=0.0, posinf=0.0, neginf=0.0)
-        dr = _small_rotations(delta[:, :3])
-        rot, trans = dr @ rot, np.einsum("hij,hj->hi", dr, trans) + delta[:, 3:]
+        src_sel = np.take_along_axis(np.broadcast_to(x, moved.shape) * scales[:, None, None], sel[:, :, None], 1)
+        rot, trans = _umeyama_batch(src_sel, ps)
     return rot, trans, residuals(rot, trans)[3]
 
 

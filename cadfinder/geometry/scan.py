@@ -15,7 +15,7 @@ import numpy as np
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from cadfinder.geometry.normalize import cross
+from cadfinder.geometry import kernels
 from cadfinder.geometry.sdf import sample_surface
 
 
@@ -43,15 +43,6 @@ class Scan:
     view_dirs: np.ndarray  # (V, 3), in the part's own frame
 
 
-def _basis(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two unit vectors completing each view direction (..., 3) to an orthonormal frame."""
-    d = np.asarray(d, float)
-    a = np.where(np.abs(d[..., :1]) < 0.9, np.array([1.0, 0, 0]), np.array([0, 1.0, 0]))
-    u = cross(d, a)
-    u /= np.linalg.norm(u, axis=-1, keepdims=True)
-    return u, cross(d, u)
-
-
 def visible(points: np.ndarray, normals: np.ndarray, view_dir: np.ndarray, resolution: int) -> np.ndarray:
     """Mask of points a scanner looking along `view_dir` sees (z-buffer, orthographic); with
     view directions (H, 3), the masks (H, N) of H scanners at once.
@@ -63,31 +54,9 @@ def visible(points: np.ndarray, normals: np.ndarray, view_dir: np.ndarray, resol
     the whole neighbourhood) hid every surface tilted more than ~55 degrees behind its own
     neighbours.
     """
-    views = np.atleast_2d(np.asarray(view_dir, float))
-    d = views / np.linalg.norm(views, axis=1, keepdims=True)
-    u, v = _basis(d)
-    pu, pv, depth, nd = points @ u.T, points @ v.T, points @ d.T, normals @ d.T  # (N, H)
-    lo_u, lo_v = pu.min(0), pv.min(0)
-    pix = np.maximum(np.maximum(np.ptp(pu, 0), np.ptp(pv, 0)), 1e-12) / resolution
-    fu, fv = (pu - lo_u) / pix, (pv - lo_v) / pix
-    iu = np.minimum(fu.astype(np.int64), resolution)
-    iv = np.minimum(fv.astype(np.int64), resolution)
-    # Depth gradient (per pixel) of each sample's tangent plane, limited at grazing angles.
-    slope = pix / np.where(np.abs(nd) < 0.15, np.where(nd < 0, -0.15, 0.15), nd)
-    gu, gv = -(normals @ u.T) * slope, -(normals @ v.T) * slope
-    own = depth + gu * (iu + 0.5 - fu) + gv * (iv + 0.5 - fv)  # the plane's depth at its pixel centre
-    side = resolution + 3
-    base = np.arange(len(d))[None] * side * side
-    image = np.full(len(d) * side * side, np.inf)
-    for du in (-1, 0, 1):
-        for dv in (-1, 0, 1):
-            # Never nearer the scanner than 1.5 pixels in front of the sample: a steep side face
-            # must not hide the face it meets at an edge.
-            np.minimum.at(image, (base + (iu + 1 + du) * side + iv + 1 + dv).ravel(),
-                          (own + np.maximum(gu * du + gv * dv, -1.5 * pix)).ravel())
-    front = own <= image[base + (iu + 1) * side + iv + 1] + 1.5 * pix
-    facing = nd < -0.02  # surfaces seen edge-on return nothing
-    mask = (front & facing).T
+    views = np.ascontiguousarray(np.atleast_2d(np.asarray(view_dir, float)))
+    mask = kernels.visible(np.ascontiguousarray(points, dtype=np.float64),
+                           np.ascontiguousarray(normals, dtype=np.float64), views, int(resolution))
     return mask[0] if np.ndim(view_dir) == 1 else mask
 
 
