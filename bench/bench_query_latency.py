@@ -5,8 +5,8 @@ the re-rank runs).
 
 Baselines, in the same process: the same queries with the HNSW indexes disabled (exact scans),
 so the ratio shows what the index buys at this library size; and the scan and mesh queries
-re-ranked on scipy's cKDTree, the nearest-neighbour trees of cadfinder 0.2.0 (geometry.nearest),
-whose answers are the same.
+re-ranked through every stage, without the early answer of a settled re-rank
+(rerank.SETTLED_MARGIN), with how many queries it settled and whether their answers differ.
 
     python bench/bench_query_latency.py [--catalog DIR] [--queries 20]   (uses the configured library)
 """
@@ -84,33 +84,39 @@ def main() -> None:
                     ts.append({**r.timings_ms, "wall": wall, "first": first.get("first", wall)})
                 rows[(tag, kind)] = {k: float(np.median([x.get(k, 0.0) for x in ts]))
                                      for k in ("encode", "database", "rerank", "first", "wall")}
-        # The re-rank on cKDTree (cadfinder 0.2.0's trees) against pykdtree, on the same queries.
-        from scipy.spatial import cKDTree
+        # The re-rank through every stage against the one that stops when the answer is settled.
+        from cadfinder import rerank
 
-        from cadfinder import rerank, search
-
-        rerank_ms = {}
-        for trees in ("pykdtree", "cKDTree"):
-            tree_class = cKDTree if trees == "cKDTree" else search.NearestTree
-            old = search.NearestTree, rerank.NearestTree
-            search.NearestTree = rerank.NearestTree = tree_class
-            geo._trees.clear()
+        rerank_ms, settled, same = {}, {}, {}
+        real_settled = rerank.settled
+        for mode in ("early answer", "every stage"):
+            verdicts = []
+            rerank.settled = (lambda ranked: verdicts.append(real_settled(ranked)) or verdicts[-1]) \
+                if mode == "early answer" else (lambda ranked: False)
             try:
                 for kind, clouds, metric in (("partial scan", scans, True), ("scan any pose", posed, False),
                                              ("full mesh", meshes, True)):
-                    ts = [geo.search_points(c, 10, metric=metric).timings_ms["rerank"] for c in clouds]
-                    rerank_ms[(trees, kind)] = float(np.median(ts))
+                    out, n_settled = [], 0
+                    for c in clouds:
+                        verdicts.clear()
+                        out.append(geo.search_points(c, 10, metric=metric))
+                        n_settled += bool(verdicts and verdicts[0])  # the first pass (not a units rerun)
+                    rerank_ms[(mode, kind)] = float(np.median([r.timings_ms["rerank"] for r in out]))
+                    same.setdefault(kind, []).append([r.results[0].part_number for r in out])
+                    if mode == "early answer":
+                        settled[kind] = n_settled
             finally:
-                search.NearestTree, rerank.NearestTree = old
+                rerank.settled = real_settled
     print(f"\n{'modality':16s} {'index':11s} {'encode':>8s} {'database':>9s} {'rerank':>8s} {'first':>8s} "
           f"{'total':>8s}  (median ms)")
     for (tag, kind), v in rows.items():
         print(f"{kind:16s} {tag:11s} {v['encode']:8.1f} {v['database']:9.1f} {v['rerank']:8.1f} {v['first']:8.1f} "
               f"{v['wall']:8.1f}")
-    print(f"\n{'re-rank':16s} {'cKDTree':>9s} {'pykdtree':>9s}  (median ms)  ratio")
+    print(f"\n{'re-rank':16s} {'every stage':>12s} {'early answer':>13s}  (median ms)  ratio  settled  same top-1")
     for kind in ("partial scan", "scan any pose", "full mesh"):
-        a, b = rerank_ms[("cKDTree", kind)], rerank_ms[("pykdtree", kind)]
-        print(f"{kind:16s} {a:9.1f} {b:9.1f}  x{a / b:.2f}")
+        a, b = rerank_ms[("every stage", kind)], rerank_ms[("early answer", kind)]
+        agree = sum(x == y for x, y in zip(*same[kind]))
+        print(f"{kind:16s} {a:12.1f} {b:13.1f}  x{a / b:.2f}  {settled[kind]}/{len(picked)}  {agree}/{len(picked)}")
     print("\nexact / HNSW database time:")
     for kind in ("text", "sketch", "partial scan", "scan any pose", "full mesh", "more like this"):
         a, b = rows[("HNSW", kind)]["database"], rows[("exact scan", kind)]["database"]
