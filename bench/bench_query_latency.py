@@ -112,11 +112,15 @@ def main() -> None:
     for (tag, kind), v in rows.items():
         print(f"{kind:16s} {tag:11s} {v['encode']:8.1f} {v['database']:9.1f} {v['rerank']:8.1f} {v['first']:8.1f} "
               f"{v['wall']:8.1f}")
-    print(f"\n{'re-rank':16s} {'every stage':>12s} {'early answer':>13s}  (median ms)  ratio  settled  same top-1")
+    print(f"\n{'re-rank':16s} {'every stage':>12s} {'early answer':>13s}  (median ms)  ratio  settled  same top-1"
+          "  right top-1 (early / every stage)")
     for kind in ("partial scan", "scan any pose", "full mesh"):
         a, b = rerank_ms[("every stage", kind)], rerank_ms[("early answer", kind)]
-        agree = sum(x == y for x, y in zip(*same[kind]))
-        print(f"{kind:16s} {a:12.1f} {b:13.1f}  x{a / b:.2f}  {settled[kind]}/{len(picked)}  {agree}/{len(picked)}")
+        early, every = same[kind]
+        agree = sum(x == y for x, y in zip(early, every))
+        right = [sum(x == pn for x, pn in zip(tops, picked)) for tops in (early, every)]
+        print(f"{kind:16s} {a:12.1f} {b:13.1f}  x{a / b:.2f}  {settled[kind]}/{len(picked)}  {agree}/{len(picked)}"
+              f"  {right[0]} / {right[1]}")
     print("\nexact / HNSW database time:")
     for kind in ("text", "sketch", "partial scan", "scan any pose", "full mesh", "more like this"):
         a, b = rows[("HNSW", kind)]["database"], rows[("exact scan", kind)]["database"]

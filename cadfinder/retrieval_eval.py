@@ -84,6 +84,7 @@ def evaluate(searcher, conn, catalog, n_queries: int = 100, k: int = 10, progres
         n = len(parts)
         report[kind] = {"queries": n, "recall@1": hit1 / n, f"recall@{k}": hit10 / n,
                         f"family_precision@{k}": fam / n, "latency_ms_p50": float(np.median(latencies)),
+                        "latency_ms_p95": float(np.percentile(latencies, 95)),
                         "d2_baseline_recall@1": d2_1 / n, f"d2_baseline_recall@{k}": d2_10 / n}
     return {"library_size": len(library), "k": k, "results": report, "residuals": residuals}
 
