@@ -230,7 +230,8 @@ class Searcher:
         self.cal = calibration()
         self._trees: OrderedDict[str, tuple] = OrderedDict()  # least recently used first
         # The re-rank's candidates are fitted on these threads (KD-tree queries and the compiled
-        # kernels run without the GIL: two threads re-rank x1.4-1.6 faster than one on two cores).
+        # kernels run without the GIL: two threads re-rank x1.2-1.3 faster than one on two cores,
+        # where pykdtree's own OpenMP threads already use both for part of the time).
         self.threads = max(1, threads or os.cpu_count() or 1)
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="rerank") if self.threads > 1 else None
         if self._pool is not None:  # the compiled fit kernels load (or compile) while the query is encoded
