@@ -188,13 +188,14 @@ def _by_residual(fittings: list[Fitting]) -> None:
 
 def _keep(f: Fitting, regs: list, costs: np.ndarray, metric: bool) -> None:
     """Fitted poses of a candidate: its best JUDGE_POSES go to the judge; the best so far is its
-    residual until then."""
+    residual until the judge has judged any (the judge's residual ranks the answer)."""
     costs = costs + size_cost(np.array([g.scale for g in regs]), f.candidate, metric)
     order = np.argsort(costs)
     f.poses.extend(regs[h] for h in order[:JUDGE_POSES])
     if f.best is None or costs[order[0]] < f.best[0]:
         f.best = (float(costs[order[0]]), regs[order[0]])
-    f.result.residual = f.best[0]
+    if not f.judged:
+        f.result.residual = f.best[0]
 
 
 def _adopt(f: Fitting, reg: Registration, cost: float, q: QueryCloud) -> None:
@@ -294,10 +295,7 @@ def polish(q: QueryCloud, ranked: list[Fitting], map_: Map) -> None:
     # By their fits' own cost (the judge's, if it ran, ranks the answer, not what to polish).
     top = sorted((f for f in ranked if f.fitted), key=lambda f: f.best[0])[:POLISH_TOP]
     for f, (regs, r) in zip(top, map_(one, top)):
-        residual = f.result.residual
         _keep(f, regs, r, q.metric)
-        if f.judged:
-            f.result.residual = residual
 
 
 def judge(q: QueryCloud, ranked: list[Fitting], map_: Map) -> None:

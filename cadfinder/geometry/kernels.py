@@ -167,6 +167,31 @@ def _small_rotation(w):
 
 
 @njit(**_OPTS)
+def _accumulate(ata, atb, row, rhs, w):
+    """Adds the weighted pair `row` (k,) -> `rhs` to the normal equations ata (k, k), atb (k,)."""
+    k = len(row)
+    for a in range(k):
+        atb[a] += w * row[a] * rhs
+        for b in range(k):
+            ata[a, b] += w * row[a] * row[b]
+
+
+@njit(**_OPTS)
+def _damped_solve(ata, atb):
+    """The normal equations' solution, damped relative to the system's size (a planar patch
+    leaves in-plane motion free); entries that come out non-finite are 0. Damps ata in place."""
+    k = len(atb)
+    damp = 1e-6 * np.trace(ata) / k + 1e-12
+    for a in range(k):
+        ata[a, a] += damp
+    delta = np.linalg.solve(ata, atb)
+    for a in range(k):
+        if not np.isfinite(delta[a]):
+            delta[a] = 0.0
+    return delta
+
+
+@njit(**_OPTS)
 def fit_step(moved, plane, fwd, part_normals, idx, seen, bd, bj, query_points, sub_points, sub_normals,
              rot, trans, scales, coverage_weight, robust, cap, relax, slide):
     """One similarity step both ways for H poses (candidate_fit.fit states the system): the
@@ -199,10 +224,7 @@ def fit_step(moved, plane, fwd, part_normals, idx, seen, bd, bj, query_points, s
             row[2] = u[0] * nn[1] - u[1] * nn[0]
             row[3] = u[0] * nn[0] + u[1] * nn[1] + u[2] * nn[2]
             row[4], row[5], row[6] = nn[0], nn[1], nn[2]
-            for a in range(7):
-                atb[a] += w * row[a] * plane[h, i]
-                for b in range(7):
-                    ata[a, b] += w * row[a] * row[b]
+            _accumulate(ata, atb, row, plane[h, i], w)
         # The part's visible side onto the scan.
         w2sum = 0.0
         for i in range(m):
@@ -234,25 +256,11 @@ def fit_step(moved, plane, fwd, part_normals, idx, seen, bd, bj, query_points, s
                 ns = sub_normals[i]
                 for a in range(7):
                     row[a] = a2[0, a] * ns[0] + a2[1, a] * ns[1] + a2[2, a] * ns[2]
-                rn = r2[0] * ns[0] + r2[1] * ns[1] + r2[2] * ns[2]
-                for a in range(7):
-                    atb[a] += w * row[a] * rn
-                    for b in range(7):
-                        ata[a, b] += w * row[a] * row[b]
+                _accumulate(ata, atb, row, r2[0] * ns[0] + r2[1] * ns[1] + r2[2] * ns[2], w)
             else:
                 for k in range(3):
-                    for a in range(7):
-                        atb[a] += w * a2[k, a] * r2[k]
-                        for b in range(7):
-                            ata[a, b] += w * a2[k, a] * a2[k, b]
-        damp = 1e-6 * np.trace(ata) / 7 + 1e-12
-        for a in range(7):
-            ata[a, a] += damp
-        delta = np.linalg.solve(ata, atb)
-        for a in range(7):
-            if not np.isfinite(delta[a]):
-                delta[a] = 0.0
-            delta[a] *= relax
+                    _accumulate(ata, atb, a2[k], r2[k], w)
+        delta = relax * _damped_solve(ata, atb)
         dr = _small_rotation(delta[:3])
         es = np.exp(min(max(delta[3], -0.2), 0.2))
         rot[h] = dr @ rot[h]
@@ -325,19 +333,8 @@ def icp_plane(moved, dist, idx, dst, dst_normals, keep, near, rot, trans, step):
             x, p, nn = moved[h, i], dst[j], dst_normals[j]
             a[0], a[1], a[2] = x[1] * nn[2] - x[2] * nn[1], x[2] * nn[0] - x[0] * nn[2], x[0] * nn[1] - x[1] * nn[0]
             a[3], a[4], a[5] = nn[0], nn[1], nn[2]
-            b = (p[0] - x[0]) * nn[0] + (p[1] - x[1]) * nn[1] + (p[2] - x[2]) * nn[2]
-            for r in range(6):
-                atb[r] += a[r] * b
-                for c in range(6):
-                    ata[r, c] += a[r] * a[c]
-        # A damping relative to the system's size: a planar patch leaves in-plane motion free.
-        damp = 1e-6 * np.trace(ata) / 6 + 1e-12
-        for r in range(6):
-            ata[r, r] += damp
-        delta = np.linalg.solve(ata, atb)
-        for r in range(6):
-            if not np.isfinite(delta[r]):
-                delta[r] = 0.0
+            _accumulate(ata, atb, a, (p[0] - x[0]) * nn[0] + (p[1] - x[1]) * nn[1] + (p[2] - x[2]) * nn[2], 1.0)
+        delta = _damped_solve(ata, atb)
         dr = _small_rotation(delta[:3])
         rot[h] = dr @ rot[h]
         trans[h] = dr @ trans[h] + delta[3:]
