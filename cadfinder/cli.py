@@ -90,11 +90,18 @@ def cmd_db_reindex(args) -> int:
 def cmd_catalog_build(args) -> int:
     from cadfinder.catalog import build
 
-    m = build.build(args.out, count=args.count, seed=args.seed, jobs=args.jobs, progress=not args.quiet)
+    kinds = build.VARIETY_ORDER if args.variety else build.FAMILY_ORDER
+    if args.unseen is None:
+        unseen = build.VARIETY_UNSEEN if args.variety else ()
+    else:
+        unseen = [k.strip() for k in args.unseen.split(",") if k.strip()]
+    m = build.build(args.out, count=args.count, seed=args.seed, jobs=args.jobs, progress=not args.quiet,
+                    kinds=kinds, unseen=unseen)
     fam = {}
     for p in m["parts"]:
         fam[p["family"]] = fam.get(p["family"], 0) + 1
-    summary = {"out": str(args.out), "parts": len(m["parts"]), "families": fam, "failures": m["failures"]}
+    summary = {"out": str(args.out), "parts": len(m["parts"]), "families": fam,
+               "unseen_families": m["unseen_families"], "failures": m["failures"]}
     _print(summary, args.json)
     return 0 if m["complete"] else 1
 
@@ -280,7 +287,7 @@ def cmd_eval_retrieval(args) -> int:
                           candidates=args.candidates) as searcher):
         try:
             report = retrieval_eval.evaluate(searcher, conn, cat, n_queries=args.queries, k=args.k,
-                                             progress=not args.json, kinds=args.kinds)
+                                             progress=not args.json, kinds=args.kinds, oracle=not args.no_oracle)
         except ValueError as e:
             raise CadfinderError(str(e)) from None
     residuals = report.pop("residuals")
@@ -292,10 +299,12 @@ def cmd_eval_retrieval(args) -> int:
     if args.json:
         print(json.dumps(report))
     else:
-        print(f"library: {report['library_size']} parts; queries: held-out parts never seen in training")
-        for kind, row in report["results"].items():
-            print(f"{kind}: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
-                                          for k, v in row.items()))
+        print(f"library: {report['library_size']} parts; queries: parts no model trained on "
+              "(heldout: of families seen in training; unseen_family: of families left out whole)")
+        for split, rows in report["results"].items():
+            for kind, row in rows.items():
+                print(f"{split} {kind}: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                                                      for k, v in row.items()))
         if "calibration" in report:
             print(f"calibration: {report['calibration']}")
     return 0
@@ -920,13 +929,18 @@ def _database_commands(sub, common) -> None:
 
 def _catalog_commands(sub, common) -> None:
     """Commands for the demo catalog and part genomes."""
-    cat = sub.add_parser("catalog", help="build and check the demo catalog of parts")
+    cat = sub.add_parser("catalog", help="build and check a catalog of generated parts (demo or variety)")
     cats = cat.add_subparsers(dest="catalog_command", metavar="ACTION", required=True)
     cb = cats.add_parser("build", parents=[common], help="generate parts (genome, STEP, STL, metadata)")
     cb.add_argument("out", help="output folder (resumes if it holds an unfinished build)")
     cb.add_argument("--count", type=int, default=1000)
     cb.add_argument("--seed", type=int, default=0)
     cb.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    cb.add_argument("--variety", action="store_true",
+                    help="draw from the 24 kinds beyond the demo families (standard, turned, machined, random parts)")
+    cb.add_argument("--unseen", metavar="KIND,...",
+                    help="kinds left out of model training whole (default with --variety: one of each sort; "
+                         "'' for none)")
     cb.add_argument("--quiet", action="store_true", help="no progress bar")
     cb.set_defaults(func=cmd_catalog_build)
     cc = cats.add_parser("check", parents=[common], help="validate genomes, STEP files and meshes of a catalog")
@@ -1019,11 +1033,12 @@ def _evaluation_commands(sub, common) -> None:
 
     ert = evs.add_parser("retrieval", parents=[common], help="exact-part recall on held-out parts (ingested)")
     ert.add_argument("--catalog", help="catalog folder (default: the demo catalog)")
-    ert.add_argument("--queries", type=int, default=100, help="held-out parts used as queries")
+    ert.add_argument("--queries", type=int, default=100, help="parts used as queries, per split")
     ert.add_argument("--k", type=int, default=10)
     ert.add_argument("--candidates", type=int, default=30)
     ert.add_argument("--kinds", nargs="+", choices=["full_mesh", "partial_scan_catalog_pose",
-                                                     "partial_scan_random_pose"])
+                                                     "partial_scan_random_pose_true_size", "partial_scan_random_pose"])
+    ert.add_argument("--no-oracle", action="store_true", help="skip the look-alike oracle")
     ert.add_argument("--calibrate", action="store_true", help="refit the score calibration and save it")
     ert.set_defaults(func=cmd_eval_retrieval)
 

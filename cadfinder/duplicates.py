@@ -283,3 +283,43 @@ def analyse(threshold: float = THRESHOLD, size_tolerance: float = SIZE_TOLERANCE
         groups.append(Group(ms, sorted(gp, key=lambda p: p.distance), _differing(ms)))
     groups.sort(key=lambda g: (-len(g.members), min(p.distance for p in g.pairs)))
     return Analysis(groups, len(ids), len(pairs), threshold, time.perf_counter() - started, errors=errors)
+
+
+def look_alikes(conn, part_numbers: list[str], threshold: float, size_tolerance: float = SIZE_TOLERANCE,
+                neighbours: int = NEIGHBOURS) -> dict[str, list[tuple[str, str]]]:
+    """The library parts each given part cannot be told from up to a similarity transform:
+    part number -> [(other part number, "same" | "scaled")], mirror images left out (a scan
+    tells them apart). Candidates are each part's `neighbours` nearest shape signatures, kept
+    when the exact surfaces lie within `threshold` RMS radii (`compare_pairs`). For
+    `cadfinder eval retrieval`'s oracle of what a query of unknown size can attain.
+    """
+    from cadfinder.geometry.signature import VERSION
+
+    rows = conn.execute("SELECT id, part_number, shape_signature, signature_version FROM cad_models "
+                        "WHERE surface_sample IS NOT NULL AND mesh_data IS NOT NULL ORDER BY part_number").fetchall()
+    conn.commit()
+    numbers = [r[1] for r in rows]
+    stale = [r[1] for r in rows if r[2] is None or r[3] != VERSION]
+    if stale:
+        raise ValueError(f"{len(stale)} parts have no current shape signature (e.g. {stale[0]}): run cadfinder embed")
+    asked = {pn for pn in part_numbers}
+    pairs = [(int(i), int(j)) for i, j in candidate_pairs(np.stack([r[2].to_numpy() for r in rows]), neighbours)
+             if (numbers[i] in asked or numbers[j] in asked) and numbers[i] != numbers[j]]
+    need = sorted({x for p in pairs for x in p})
+    got = conn.execute("SELECT id, part_number, surface_sample, mesh_data, mesh_format, norm_offset, norm_scale "
+                       "FROM cad_models WHERE id = ANY(%s)", ([rows[k][0] for k in need],)).fetchall()
+    conn.commit()
+    index = {rows[k][0]: k for k in need}
+    shapes, _ = _shapes([(index[r[0]], r[1], bytes(r[2]), bytes(r[3]), *r[4:]) for r in got])
+    pairs = [(i, j) for i, j in pairs if i in shapes and j in shapes]
+    out: dict[str, list[tuple[str, str]]] = {pn: [] for pn in part_numbers}
+    for found in compare_pairs(pairs, shapes, threshold, size_tolerance):
+        if found is None:
+            continue
+        i, j, kind, *_ = found
+        if kind == "mirror":
+            continue
+        for a, b in ((numbers[i], numbers[j]), (numbers[j], numbers[i])):
+            if a in out:
+                out[a].append((b, kind))
+    return out

@@ -115,8 +115,8 @@ def ingested(library, small_catalog, shipped_weights, shipped_clip):
 # Tests that need the embedded server, a display, a built catalog or a subprocess are slow by
 # what they ask for; `pytest -m "not slow"` runs the rest (pure functions, no database, no X).
 SLOW_FIXTURES = {"session_home", "settings", "library", "ingested", "fresh_home", "small_catalog", "shared_library",
-                 "window", "loop", "qtbot", "catalog", "shipped_weights", "shipped_clip", "tiny_data", "tiny_cache",
-                 "model"}
+                 "window", "loop", "qtbot", "catalog", "variety_catalog", "shipped_weights", "shipped_clip",
+                 "tiny_data", "tiny_cache", "model"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -5,7 +5,7 @@ import json
 import pytest
 import trimesh
 
-from cadfinder.catalog import build, families
+from cadfinder.catalog import build, families, variety
 from tests.conftest import run_cli
 
 
@@ -77,3 +77,41 @@ def test_cli_build_check_and_genome(tmp_path):
     assert info["bbox_max"][2] - info["bbox_min"][2] == pytest.approx(7, abs=0.01)
     r = run_cli("genome", "instantiate", sidecar, "--out", tmp_path / "o", "--set", "thickness=-3")
     assert r.returncode == 1 and "thickness" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.fixture(scope="module")
+def variety_catalog(tmp_path_factory):
+    """Two parts of each of the variety kinds, three kinds left out whole."""
+    out = tmp_path_factory.mktemp("variety")
+    manifest = build.build(out, count=2 * len(variety.KINDS), seed=5, jobs=2, progress=False,
+                           kinds=build.VARIETY_ORDER, unseen=("knob", "sprocket", "turned_part"))
+    return out, manifest
+
+
+def test_variety_kinds_are_valid_genomes_of_one_watertight_solid(variety_catalog):
+    out, manifest = variety_catalog
+    assert manifest["complete"] and manifest["failures"] == []
+    assert len(variety.KINDS) >= 24 and not set(variety.KINDS) & set(families.FAMILIES)
+    report = build.check(out)
+    assert report["problems"] == [] and report["families"] == {k: 2 for k in variety.KINDS}
+    for p in manifest["parts"]:
+        meta = json.loads((out / f"{p['part_number']}.json").read_text())
+        assert p["part_number"].startswith(variety.PREFIX[p["family"]] + "-")
+        assert meta["genome"]["family"] == p["family"] and meta["mass_kg"] > 0, meta["material"]
+        assert len(trimesh.load(out / meta["files"]["mesh"]).split(only_watertight=False)) == 1
+        train, held_out_words = variety.NAMES[p["family"]]
+        assert train and held_out_words and not set(train) & set(held_out_words)
+
+
+def test_unseen_kinds_are_left_out_whole_and_a_resume_keeps_the_split(variety_catalog, tmp_path):
+    out, manifest = variety_catalog
+    assert manifest["unseen_families"] == ["sprocket", "knob", "turned_part"]  # in kind order
+    for p in manifest["parts"]:
+        assert (p["split"] == "unseen_family") == (p["family"] in manifest["unseen_families"])
+    assert {p["split"] for p in manifest["parts"]} == {"train", "heldout", "unseen_family"}
+    build.build(tmp_path, count=3, seed=5, jobs=1, progress=False, kinds=build.VARIETY_ORDER)
+    with pytest.raises(Exception, match="other part kinds or another unseen split"):
+        build.build(tmp_path, count=3, seed=5, jobs=1, progress=False, kinds=build.VARIETY_ORDER,
+                    unseen=("hex_nut",))
+    with pytest.raises(Exception, match="no part kind 'gizmo'"):
+        build.build(tmp_path / "x", count=3, kinds=["gizmo"])

@@ -190,6 +190,12 @@ def test_duplicates_and_the_map_from_the_command_line(ingested, library, small_c
     with library_mod.writer(library, None) as conn:
         ingest.ingest(conn, [folder], shipped_weights, jobs=1, progress=False)
     try:
+        from cadfinder import duplicates
+
+        with library_mod.writer(library, None) as conn:  # eval retrieval's oracle: look-alikes up to similarity
+            alike = duplicates.look_alikes(conn, ["BRK-00000", "FLG-00001"], threshold=0.01)
+        assert sorted(alike["BRK-00000"]) == [("T-DUPBIG", "scaled"), ("T-DUPTURN", "same")], alike
+        assert alike["FLG-00001"] == []
         r = run_cli("duplicates", "--json", "--quiet", "--csv", tmp_path / "d.csv", "--html", tmp_path / "d.html",
                     timeout=600)
         assert r.returncode == 0, r.stderr

@@ -4,7 +4,10 @@ Layout of OUT (flat, so `cadfinder ingest OUT` reads it as any folder of parts):
     <PN>.step   exact B-rep from the open kernel
     <PN>.stl    watertight tessellation, millimetres
     <PN>.json   sidecar: part number, name, family, material, description, metadata, genome
-    catalog.json  manifest: seed, count, families, and each part's split (train / heldout)
+    catalog.json  manifest: seed, count, families, unseen families, and each part's split
+A part's split is `train`, `heldout` (every tenth part: kept out of model training, its family
+seen) or `unseen_family` (every part of a family left out of training whole). The demo catalog
+draws from the twelve demo families; `--variety` from the kinds of `catalog.variety`.
 A part is complete when its sidecar exists (written last, atomically), so an interrupted build
 resumes where it stopped.
 """
@@ -20,22 +23,35 @@ from pathlib import Path
 
 import numpy as np
 
-from cadfinder.catalog import families, materials
+from cadfinder.catalog import families, materials, variety
 from cadfinder.errors import CadfinderError, GenomeError
 from cadfinder.workers import process_pool
 
 GENERATOR_VERSION = 1
 FAMILY_ORDER = list(families.FAMILIES)
+VARIETY_ORDER = list(variety.KINDS)
+# Kinds a variety catalog leaves out of training whole, for the leave-families-out split: one of
+# each sort (standard part, turned, machined, sheet, cast, random), so no sort is all unseen.
+VARIETY_UNSEEN = ("standoff", "sprocket", "knob", "circlip", "pillow_block", "gusset_bracket", "pipe_elbow",
+                  "turned_part")
+PREFIX = families.PREFIX | variety.PREFIX
 HELDOUT_EVERY = 10  # every 10th part is held out of model training, for honest evaluation
 MAX_ATTEMPTS = 12
 
 
 def part_number(family: str, index: int) -> str:
-    return f"{families.PREFIX[family]}-{index:05d}"
+    return f"{PREFIX[family]}-{index:05d}"
 
 
-def split_of(index: int) -> str:
+def split_of(index: int, family: str = "", unseen: tuple[str, ...] = ()) -> str:
+    if family in unseen:
+        return "unseen_family"
     return "heldout" if index % HELDOUT_EVERY == HELDOUT_EVERY - 1 else "train"
+
+
+def generate(family: str, rng: np.random.Generator) -> tuple[dict, str, str]:
+    """(genome, name, description) of one random part of a demo family or a variety kind."""
+    return (families.generate if family in families.FAMILIES else variety.generate)(family, rng)
 
 
 @dataclass(frozen=True)
@@ -43,6 +59,16 @@ class PartJob:
     out: str
     seed: int
     index: int
+    families: tuple[str, ...] = tuple(FAMILY_ORDER)
+    unseen: tuple[str, ...] = ()
+
+    @property
+    def family(self) -> str:
+        return self.families[self.index % len(self.families)]
+
+    @property
+    def split(self) -> str:
+        return split_of(self.index, self.family, self.unseen)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -74,21 +100,21 @@ def build_part(job: PartJob) -> dict:
     """Generate, instantiate and write one part; returns its manifest entry."""
     from cadfinder.genome.instantiate import instantiate
 
-    family = FAMILY_ORDER[job.index % len(FAMILY_ORDER)]
+    family = job.family
     pn = part_number(family, job.index)
     out = Path(job.out)
     sidecar = out / f"{pn}.json"
     if sidecar.exists():
         try:
             meta = json.loads(sidecar.read_text())
-            return {"part_number": pn, "family": family, "split": split_of(job.index), "status": "exists",
+            return {"part_number": pn, "family": family, "split": job.split, "status": "exists",
                     "attempt": meta.get("catalog", {}).get("attempt", 0)}
         except (OSError, json.JSONDecodeError):
             pass  # rebuild a damaged sidecar
     last_error = None
     for attempt in range(MAX_ATTEMPTS):
         rng = np.random.default_rng([job.seed, job.index, attempt])
-        genome, name, desc = families.generate(family, rng)
+        genome, name, desc = generate(family, rng)
         try:
             inst = instantiate(genome)
             mesh = inst.mesh()
@@ -101,25 +127,33 @@ def build_part(job: PartJob) -> dict:
                 "material": genome["material"], "description": desc, **describe_instance(inst, genome, mesh),
                 "genome": genome, "files": {"step": f"{pn}.step", "mesh": f"{pn}.stl"},
                 "catalog": {"seed": job.seed, "index": job.index, "attempt": attempt,
-                            "generator_version": GENERATOR_VERSION, "split": split_of(job.index)}}
+                            "generator_version": GENERATOR_VERSION, "split": job.split}}
         inst.export_step(out / f"{pn}.step")
         _write_atomic(out / f"{pn}.stl", mesh.export(file_type="stl"))
         _write_atomic(sidecar, json.dumps(meta, indent=1).encode())
-        return {"part_number": pn, "family": family, "split": split_of(job.index), "status": "built",
+        return {"part_number": pn, "family": family, "split": job.split, "status": "built",
                 "attempt": attempt}
     raise CadfinderError(f"{pn}: no valid {family} in {MAX_ATTEMPTS} attempts ({last_error})")
 
 
 def build(out: str | Path, count: int = 1000, seed: int = 0, jobs: int | None = None,
-          progress: bool = True, on_progress=None, cancelled=None) -> dict:
+          progress: bool = True, on_progress=None, cancelled=None, kinds: list[str] | None = None,
+          unseen: tuple[str, ...] | list[str] = ()) -> dict:
     """Build (or finish building) a catalog of `count` parts in `out`; returns the manifest.
 
-    `on_progress(done, count, part_number)` reports each part; `cancelled()` returning True stops
-    after the parts already running (the manifest says incomplete; building again resumes)."""
+    `kinds` are the families drawn in turn (default the twelve demo families); parts of the
+    `unseen` ones get split `unseen_family`. `on_progress(done, count, part_number)` reports each
+    part; `cancelled()` returning True stops after the parts already running (the manifest says
+    incomplete; building again resumes)."""
     from tqdm import tqdm
 
     if count < 1:
         raise CadfinderError("--count must be at least 1")
+    kinds = list(kinds or FAMILY_ORDER)
+    unknown = [k for k in [*kinds, *unseen] if k not in PREFIX]
+    if unknown:
+        raise CadfinderError(f"no part kind {unknown[0]!r} (kinds: {', '.join(PREFIX)})")
+    unseen = tuple(k for k in kinds if k in set(unseen))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / "catalog.json"
@@ -128,13 +162,17 @@ def build(out: str | Path, count: int = 1000, seed: int = 0, jobs: int | None = 
         if old.get("seed") != seed or old.get("generator_version") != GENERATOR_VERSION:
             raise CadfinderError(f"{out} holds a catalog built with seed {old.get('seed')}; "
                                  f"use another folder for seed {seed}")
+        if old.get("families", FAMILY_ORDER) != kinds or tuple(old.get("unseen_families", ())) != unseen:
+            raise CadfinderError(f"{out} holds a catalog of other part kinds or another unseen split; "
+                                 "use another folder")
+    plan = {"seed": seed, "count": count, "generator_version": GENERATOR_VERSION, "families": kinds,
+            "unseen_families": list(unseen)}
     # Record the plan before building so a resumed run knows the seed.
-    _write_atomic(manifest_path, json.dumps({"seed": seed, "count": count, "generator_version": GENERATOR_VERSION,
-                                             "families": FAMILY_ORDER, "complete": False, "parts": []}).encode())
+    _write_atomic(manifest_path, json.dumps(plan | {"complete": False, "parts": []}).encode())
     jobs = jobs or os.cpu_count() or 1
     entries: dict[int, dict] = {}
     failures = []
-    todo = [PartJob(str(out), seed, i) for i in range(count)]
+    todo = [PartJob(str(out), seed, i, tuple(kinds), unseen) for i in range(count)]
     bar = tqdm(total=count, desc="catalog", unit="part", disable=not progress, file=sys.stderr)
     stopped = False
 
@@ -145,8 +183,7 @@ def build(out: str | Path, count: int = 1000, seed: int = 0, jobs: int | None = 
             failures.append(str(e))
         bar.update()
         if on_progress is not None:  # (a disabled tqdm does not count)
-            family = FAMILY_ORDER[job.index % len(FAMILY_ORDER)]
-            on_progress(len(entries) + len(failures), count, part_number(family, job.index))
+            on_progress(len(entries) + len(failures), count, part_number(job.family, job.index))
 
     if jobs == 1:
         for job in todo:
@@ -173,8 +210,7 @@ def build(out: str | Path, count: int = 1000, seed: int = 0, jobs: int | None = 
     parts = [entries[i] | {"index": i} for i in sorted(entries)]
     for p in parts:
         p.pop("status", None)
-    manifest = {"seed": seed, "count": count, "generator_version": GENERATOR_VERSION, "families": FAMILY_ORDER,
-                "complete": not failures and not stopped, "parts": parts, "failures": failures}
+    manifest = plan | {"complete": not failures and not stopped, "parts": parts, "failures": failures}
     _write_atomic(manifest_path, json.dumps(manifest, indent=1).encode())
     return manifest
 

@@ -11,6 +11,10 @@ DENSITY = {
     "titanium": 4430.0,
     "pom": 1410.0,
     "nylon": 1140.0,
+    "abs": 1050.0,
+    "pvc": 1380.0,
+    "copper": 8960.0,
+    "spring steel": 7850.0,
 }
 
 ALIASES = {"aluminum": "aluminium", "al": "aluminium", "stainless": "stainless steel", "ss": "stainless steel",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cadfinder.catalog import variety
+
 # How designers name each family; the second list is held out for evaluation.
 TRAIN_NAMES = {
     "bracket": ["angle bracket", "bracket", "L bracket", "mounting angle"],
@@ -38,6 +40,9 @@ EVAL_NAMES = {
     "clamp": ["collar clamp", "shaft clamp collar"],
     "hinge": ["hinge with knuckles", "leaf hinge"],
 }
+# The variety catalog's kinds (catalog.variety.NAMES: training words, then evaluation words)
+TRAIN_NAMES |= {kind: words[0] for kind, words in variety.NAMES.items()}
+EVAL_NAMES |= {kind: words[1] for kind, words in variety.NAMES.items()}
 TRAIN_TEMPLATES = [
     "{n}", "a {n}", "{n} in {m}", "{m} {n}", "{n} with {h} holes", "{n}, {L} mm", "{n} {L} x {W} mm",
     "{n} with {t} teeth", "{name}", "{desc}", "{n} made of {m}", "{n}, {L} x {W} x {H} mm", "a {m} {n} with {h} holes",

@@ -2,9 +2,10 @@
 
 Queries are built so the model never saw them: text from the held-out phrasings and family
 names (captions.EVAL_*), sketches from camera directions turned away from the training
-cameras and sketchified with seeds training never used. Half of the queries come from the
-catalog's held-out parts (whose views and captions the model never trained on), half from
-training parts; precision is reported for both halves. `calibrate` fits the text and sketch
+cameras and sketchified with seeds training never used. The queries come in equal shares from
+the catalog's held-out parts (whose views and captions the model never trained on), from its
+families left out of training whole (a variety catalog's `unseen_family` split) and from
+training parts; precision is reported for each. `calibrate` fits the text and sketch
 score calibrations on the training parts' queries and measures them on the held-out parts'.
 """
 
@@ -48,15 +49,16 @@ def evaluate(conn, clip, catalog: str | Path, queries: int = 96, k: int = 10, ef
                          "(cadfinder ingest CATALOG / cadfinder embed)")
     rng = np.random.default_rng(EVAL_SEED)
     pick = []
-    for split in ("heldout", "train"):
+    splits = [s for s in ("heldout", "unseen_family", "train") if any(p.split == s for p in parts)]
+    for split in splits:
         pool = [p for p in parts if p.split == split]
-        n = min(len(pool), queries // 2 if split == "heldout" else queries - len(pick))
+        n = min(len(pool), queries // len(splits) if split != "train" else queries - len(pick))
         pick += [pool[i] for i in rng.choice(len(pool), size=n, replace=False)]
     searcher = SemanticSearcher(conn, clip, ef_search=ef_search)
     out = {"library_parts": len(stored), "heldout_parts": sum(p.split == "heldout" for p in parts), "k": k,
            "score_pairs": {}}
     for kind in ("text", "sketch"):
-        p_all, held, hit, lat, examples = [], [], [], [], []
+        p_all, split_of, hit, lat, examples = [], [], [], [], []
         pairs = out["score_pairs"][kind] = []  # (raw score, of the query's family, query from a held-out part)
         for p in tqdm(pick, desc=f"eval {kind}", unit="query", disable=not progress, file=sys.stderr):
             meta = json.loads((catalog / f"{p.part_number}.json").read_text())
@@ -76,19 +78,21 @@ def evaluate(conn, clip, catalog: str | Path, queries: int = 96, k: int = 10, ef
                 res = searcher.search_sketch(q, k=k)
                 lat.append(1000 * (time.perf_counter() - t))
             p_all.append(_precision(res.results, p.family, k))
-            pairs += [(r.raw_score, r.family == p.family, p.split == "heldout") for r in res.results[:k]]
-            held.append(p.split == "heldout")
+            pairs += [(r.raw_score, r.family == p.family, p.split != "train") for r in res.results[:k]]
+            split_of.append(p.split)
             hit.append(any(r.part_number == p.part_number for r in res.results[:k]))
             if kind == "text" and len(examples) < 8:
                 examples.append({"query": q, "family": p.family, "precision": p_all[-1]})
-        pa, hd = np.array(p_all), np.array(held)
-        out[kind] = {"family_precision_at_k": round(float(pa.mean()), 3),
-                     "family_precision_at_k_heldout_queries": round(float(pa[hd].mean()), 3) if hd.any() else None,
-                     "family_precision_at_k_training_queries": round(float(pa[~hd].mean()), 3) if (~hd).any() else None,
-                     "exact_part_recall_at_k": round(float(np.mean(hit)), 3),
-                     "latency_ms_p50": round(float(np.median(lat)), 1),
-                     "latency_ms_p95": round(float(np.percentile(lat, 95)), 1),
-                     "queries": len(pick)}
+        pa, sp = np.array(p_all), np.array(split_of)
+        out[kind] = {"family_precision_at_k": round(float(pa.mean()), 3)}
+        for split, label in (("heldout", "heldout"), ("unseen_family", "unseen_family"), ("train", "training")):
+            if split in splits:
+                out[kind][f"family_precision_at_k_{label}_queries"] = (round(float(pa[sp == split].mean()), 3)
+                                                                       if (sp == split).any() else None)
+        out[kind] |= {"exact_part_recall_at_k": round(float(np.mean(hit)), 3),
+                      "latency_ms_p50": round(float(np.median(lat)), 1),
+                      "latency_ms_p95": round(float(np.percentile(lat, 95)), 1),
+                      "queries": len(pick)}
         if examples:
             out[kind]["examples"] = examples
     return out
