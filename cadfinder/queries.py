@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cadfinder import search, semantic_search, text_query
+from cadfinder import search, semantic_search, similar_kinds, text_query
 from cadfinder.db import knn_plan
 from cadfinder.errors import InputError
 from cadfinder.pipeline import MODEL_LOAD, Compute, Fetch, Partial
@@ -132,8 +132,12 @@ def points(engines: Engines, cloud: np.ndarray, k: int = 10, where: list | None 
     candidates = search.merge_knn(lists)
     if rerank:  # the vectors' answer at once; the re-rank replaces it (seconds on a CPU)
         yield Partial(s.rerank(cloud, candidates, k, label, rerank=False))
+    if rerank and not hybrid:  # after the match, similar parts by kind (cadfinder.similar_kinds)
+        fitted = max(k, similar_kinds.POOL)
     res = yield Compute(s.rerank, (cloud, candidates, fitted, label, rerank, None, metric, query), label="rerank")
     res.warnings += warnings
+    if rerank and not hybrid:
+        res = yield from similar_kinds.similar_after_match(res, k, where, est)
     if hybrid:
         clip = yield from _clip(engines)
         scored, parsed = yield from text_scores(clip, with_text, where or [], HYBRID_TEXT_CANDIDATES)

@@ -90,6 +90,7 @@ def evaluate(searcher, conn, catalog, n_queries: int = 100, k: int = 10, progres
              if oracle else {})
     report: dict = {}
     residuals = []  # (residual of the top result, whether it is the right part)
+    misses = []  # each query whose top result is not its part
     for split, parts in splits.items():
         for kind in kinds or list(KINDS):
             hit1 = hit10 = fam = d2_1 = d2_10 = loose1 = ambiguous = 0
@@ -111,6 +112,10 @@ def evaluate(searcher, conn, catalog, n_queries: int = 100, k: int = 10, progres
                 ambiguous += bool(twins)
                 attainable += 1 / (1 + len(twins))
                 loose1 += bool(names[:1]) and (names[0] == part.part_number or names[0] in twins)
+                if names[:1] != [part.part_number]:
+                    misses.append({"split": split, "kind": kind, "part": part.part_number, "top": names[:3],
+                                   "rank": names.index(part.part_number) + 1 if part.part_number in names else None,
+                                   "look_alike": bool(names[:1]) and names[0] in twins})
                 if res.results and res.results[0].residual is not None:
                     residuals.append((res.results[0].residual, names[0] == part.part_number))
                 order = np.argsort(np.abs(lib_d2 - d2_histogram(pts)).sum(axis=1))
@@ -132,7 +137,7 @@ def evaluate(searcher, conn, catalog, n_queries: int = 100, k: int = 10, progres
                         "recall@1_up_to_look_alikes": loose1 / n}
             report.setdefault(split, {})[kind] = row
     return {"library_size": len(library), "k": k, "results": report, "residuals": residuals,
-            "look_alikes": {pn: v for pn, v in alike.items() if v}}
+            "look_alikes": {pn: v for pn, v in alike.items() if v}, "misses": misses}
 
 
 def fit_calibration(residuals: list[tuple[float, bool]]) -> dict:

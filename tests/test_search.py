@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from cadfinder import ingest, library, models, rerank, search
+from cadfinder import ingest, library, models, rerank, search, similar_kinds
 from cadfinder.geometry import scan_views
 from cadfinder.geometry.scan import ScanSettings, simulate_scan
 from tests.conftest import run_cli
@@ -115,9 +115,11 @@ def test_search_contract_by_cli(ingested, library, small_catalog, tmp_path):
             assert set(res) == {"part_number", "score", "name", "family", "material", "mass_kg"}
             assert 0 <= res["score"] <= 1
         assert line["results"][0]["part_number"] == pn
+        # the probable matches first, by score; then similar parts by kind (similar_kinds)
         scores = [x["score"] for x in line["results"]]
-        assert scores == sorted(scores, reverse=True)
-        assert {"encode", "database", "rerank"} <= set(line["timings_ms"])
+        matches = [x for x in scores[1:] if x >= similar_kinds.MATCH_SCORE]
+        assert scores[0] == max(scores) and scores[1:1 + len(matches)] == sorted(matches, reverse=True)
+        assert {"encode", "database", "rerank", "similar"} <= set(line["timings_ms"])
 
 
 def test_filters_like_and_mesh_queries(ingested, library, small_catalog):
@@ -322,3 +324,16 @@ def test_eval_retrieval_reports_each_split_and_the_look_alike_oracle(ingested, l
             assert row["recall@1"] <= row["recall@1_up_to_look_alikes"] <= 1
     # a metric scan in any pose finds its part among 24
     assert out["results"]["unseen_family"]["partial_scan_random_pose_true_size"]["recall@10"] == 1.0
+
+
+def test_after_the_match_the_results_are_parts_of_its_kind(ingested, library, small_catalog):
+    """A flange's own mesh finds it first and then the library's other flange, brought in and
+    ordered by its scan views (similar_kinds), though it fits the query at no size."""
+    from cadfinder.geometry.sdf import sample_surface
+
+    pts = sample_surface(trimesh.load(small_catalog / "FLG-00001.stl"), 5000, np.random.default_rng(3))[0]
+    with library_conn(library) as conn, search.Searcher(conn, models.encoder(library)) as searcher:
+        res = searcher.search_points(pts, k=4)
+    names = [r.part_number for r in res.results]
+    assert names[0] == "FLG-00001" and names[1] == "FLG-00013", names
+    assert "similar" in res.timings_ms and len(names) == 4

@@ -1,0 +1,48 @@
+"""Similar parts after the match: view-set distances and the order of a result list."""
+
+import numpy as np
+import pytest
+
+from cadfinder import similar_kinds
+from cadfinder.search import Candidate, Result, SearchResult
+
+
+def _views(seed, n=48, dim=512, around=None, spread=0.05):
+    rng = np.random.default_rng(seed)
+    v = (around if around is not None else rng.normal(size=(n, dim))) + spread * rng.normal(size=(n, dim))
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _result(pn, score, family=None):
+    return Result(pn, score, pn, family, None, None, residual=1 - score)
+
+
+def test_view_set_distance_is_symmetric_zero_on_itself_and_grows_with_difference():
+    a = _views(0)
+    near, far = _views(1, around=a), _views(2)
+    d = similar_kinds.view_set_distance(a, [a, near, far])
+    assert d[0] == pytest.approx(0, abs=1e-3) and d[0] < d[1] < d[2]
+    assert similar_kinds.view_set_distance(near, [a])[0] == pytest.approx(d[1], rel=1e-5)
+    # the views' order and count do not matter: a set against its own shuffled half
+    assert similar_kinds.view_set_distance(a, [a[::-1][:24]])[0] < d[1]
+
+
+def test_binary_halfvec_records_unpack_to_descriptors():
+    v = _views(3, n=5, dim=8)
+    blob = b"".join(len(row).to_bytes(2, "big") + b"\0\0" + row.astype(">f2").tobytes() for row in v)
+    assert np.allclose(similar_kinds.unpack_views(blob), v, atol=1e-3)
+
+
+def test_probable_matches_stay_first_and_the_rest_follow_the_best_by_kind():
+    best = _views(10)
+    kin, kin2, other = _views(11, around=best), _views(12, around=best, spread=0.2), _views(13)
+    res = SearchResult("q", [_result("BEST", 0.95), _result("OTHER", 0.5), _result("COPY", 0.9),
+                             _result("KIN2", 0.1), _result("NOVIEWS", 0.3)])
+    neighbour = Candidate("KIN", "kin", "k", None, None, b"", 1.0, [0, 0, 0], 0.1, [])
+    views = {"BEST": best, "COPY": best, "OTHER": other, "KIN": kin, "KIN2": kin2}
+    out = similar_kinds.order(res, views, [neighbour], k=5)
+    assert [r.part_number for r in out.results] == ["BEST", "COPY", "KIN", "KIN2", "OTHER"]
+    added = out.results[2]
+    assert added.score == 0.0 and added.residual is None  # brought in by its views, never fitted
+    out = similar_kinds.order(SearchResult("q", [_result("BEST", 0.4)]), {}, [], k=3)
+    assert [r.part_number for r in out.results] == ["BEST"]
