@@ -148,7 +148,8 @@ def points(engines: Engines, cloud: np.ndarray, k: int = 10, where: list | None 
 
 
 def like(engines: Engines, part_number: str, k: int = 10, where: list | None = None):
-    """Parts most like a library part: its latent, re-ranked by its own surface sample."""
+    """Parts most like a library part: its latent's neighbours re-ranked by its own surface
+    sample (near copies first), then ordered by kind with its scan views' (similar_kinds)."""
     s = yield from _geometry(engines)
     rows = yield Fetch(search.LIKE_SOURCE_SQL, (part_number,))
     z, pts = search.like_source(part_number, rows[0] if rows else None)
@@ -157,4 +158,6 @@ def like(engines: Engines, part_number: str, k: int = 10, where: list | None = N
     for statement, params in search.knn_statements(search.QueryEncoding(z, None, []), n, where or [],
                                                    exclude=part_number, views=False, est=est):
         lists.append((yield Fetch(statement, params)))
-    return (yield Compute(s.rerank_like, (part_number, pts, search.merge_knn(lists, n), k), label="rerank"))
+    res = yield Compute(s.rerank_like, (part_number, pts, search.merge_knn(lists, n), max(k, similar_kinds.POOL)),
+                        label="rerank")
+    return (yield from similar_kinds.similar_after_match(res, k, where, est, anchor=part_number))

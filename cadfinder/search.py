@@ -126,11 +126,12 @@ class Candidate:
 
 
 def knn_statements(query: QueryEncoding, n: int, where: list, exclude: str | None = None,
-                   views: bool = True, est=None) -> list[tuple[sql.Composable, dict]]:
+                   views: bool = True, est=None,
+                   view_parts: int = VIEW_CANDIDATES) -> list[tuple[sql.Composable, dict]]:
     """SQL for the nearest parts to a query: by the complete-shape latent (filtered in the index
-    scan) and, with `views`, by the descriptors of their simulated one-view scans (best views
-    per part, with their frames). `est`: PostgreSQL's knn_plan.Estimate for the filters (few
-    parts are read exactly instead of through the index)."""
+    scan) and, with `views`, the `view_parts` nearest by the descriptors of their simulated
+    one-view scans (best views per part, with their frames). `est`: PostgreSQL's
+    knn_plan.Estimate for the filters (few parts are read exactly instead of through the index)."""
     from cadfinder.db import knn_plan
     from cadfinder.geometry import scan_views
 
@@ -152,8 +153,8 @@ def knn_statements(query: QueryEncoding, n: int, where: list, exclude: str | Non
     if views:
         from pgvector import HalfVector
 
-        vparams = dict(params) | {"qs": [HalfVector(d) for d in query.descriptors], "nv": 4 * VIEW_CANDIDATES,
-                                  "nview": VIEW_CANDIDATES, "seeds": SEEDS_PER_PART}
+        vparams = dict(params) | {"qs": [HalfVector(d) for d in query.descriptors], "nv": 4 * view_parts,
+                                  "nview": view_parts, "seeds": SEEDS_PER_PART}
         # Each query frame compares its descriptor with every view of every part the filter keeps.
         order = knn_plan.distance(sql.SQL("d.descriptor"), sql.SQL("q.v"), knn_plan.exact(
             where, est, scan_views.VIEW_COUNT * len(query.descriptors)))

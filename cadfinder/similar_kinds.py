@@ -66,41 +66,49 @@ def neighbour_statement(views: np.ndarray, where: list, est=None):
     from cadfinder import search
 
     encoding = search.QueryEncoding(np.zeros(256, np.float32), np.asarray(views, np.float32), [])
-    return search.knn_statements(encoding, LIBRARY_NEIGHBOURS, where, views=True, est=est)[1]
+    return search.knn_statements(encoding, LIBRARY_NEIGHBOURS, where, views=True, est=est,
+                                 view_parts=LIBRARY_NEIGHBOURS)[1]
 
 
-def order(res: SearchResult, views: dict[str, np.ndarray], neighbours: list, k: int) -> SearchResult:
+def order(res: SearchResult, views: dict[str, np.ndarray], neighbours: list, k: int,
+          anchor: str | None = None) -> SearchResult:
     """The k results: the probable matches first (the best, and any scoring at least
     MATCH_SCORE, in the re-rank's order), then the other re-ranked results and the library
     neighbours (candidate rows, not re-ranked: no residual, score 0) by view-set distance to the
-    best. `views`: part number -> (V, D) descriptors; a part without views goes last."""
-    if not res.results:
+    best. With `anchor` (a "more like this" query's own part, not among the results) the order
+    is by distance to it and no result is kept first but for its score. `views`: part number ->
+    (V, D) descriptors; a part without views goes last."""
+    if not res.results and anchor is None:
         return res
-    best = res.results[0]
-    matches = [best] + [r for r in res.results[1:] if r.score >= MATCH_SCORE]
-    seen = {r.part_number for r in matches}
+    if anchor is None:
+        anchor = res.results[0].part_number
+        matches = res.results[:1] + [r for r in res.results[1:] if r.score >= MATCH_SCORE]
+    else:
+        matches = [r for r in res.results if r.score >= MATCH_SCORE]
+    seen = {r.part_number for r in matches} | {anchor}
     rest = [r for r in res.results if r.part_number not in seen]
     seen |= {r.part_number for r in rest}
     for c in neighbours:
         if c.part_number not in seen:
             seen.add(c.part_number)
             rest.append(Result(c.part_number, 0.0, c.name, c.family, c.material, c.mass_kg, None, c.distance))
-    if best.part_number in views:
+    if anchor in views:
         known = [r for r in rest if r.part_number in views]
-        d = view_set_distance(views[best.part_number], [views[r.part_number] for r in known])
+        d = view_set_distance(views[anchor], [views[r.part_number] for r in known])
         rest = [known[i] for i in np.argsort(d, kind="stable")] + [r for r in rest if r.part_number not in views]
     res.results = (matches + rest)[:k]
     return res
 
 
-def similar_after_match(res: SearchResult, k: int, where: list | None = None, est=None):
+def similar_after_match(res: SearchResult, k: int, where: list | None = None, est=None,
+                        anchor: str | None = None):
     """Pipeline steps (cadfinder.pipeline) from a re-ranked result (its POOL best) to the k
-    results with the similar parts ordered by kind (`order`)."""
+    results with the similar parts ordered by kind (`order`; `anchor` as there)."""
     from cadfinder import search
 
-    if not res.results:
+    if not res.results and anchor is None:
         return res
-    best = res.results[0].part_number
+    best = anchor or res.results[0].part_number
     rows = yield Fetch(VIEWS_SQL, ([best],))
     if not rows:
         res.results = res.results[:k]
@@ -110,4 +118,4 @@ def similar_after_match(res: SearchResult, k: int, where: list | None = None, es
     wanted = [r.part_number for r in res.results] + [c.part_number for c in neighbours]
     rows = yield Fetch(VIEWS_SQL, (wanted,))
     views = {pn: unpack_views(blob) for pn, blob in rows}
-    return (yield Compute(order, (res, views, neighbours, k), label="similar"))
+    return (yield Compute(order, (res, views, neighbours, k, anchor), label="similar"))

@@ -46,3 +46,13 @@ def test_probable_matches_stay_first_and_the_rest_follow_the_best_by_kind():
     assert added.score == 0.0 and added.residual is None  # brought in by its views, never fitted
     out = similar_kinds.order(SearchResult("q", [_result("BEST", 0.4)]), {}, [], k=3)
     assert [r.part_number for r in out.results] == ["BEST"]
+
+
+def test_more_like_this_orders_by_the_example_part_which_is_never_a_result():
+    example = _views(20)
+    kin, other = _views(21, around=example), _views(22)
+    res = SearchResult("EX", [_result("OTHER", 0.3), _result("COPY", 0.85), _result("KIN", 0.2)])
+    views = {"EX": example, "OTHER": other, "COPY": example, "KIN": kin}
+    itself = Candidate("EX", "ex", "k", None, None, b"", 1.0, [0, 0, 0], 0.0, [])
+    out = similar_kinds.order(res, views, [itself], k=5, anchor="EX")
+    assert [r.part_number for r in out.results] == ["COPY", "KIN", "OTHER"]

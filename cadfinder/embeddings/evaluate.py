@@ -68,12 +68,17 @@ def evaluate(conn, clip, catalog: str | Path, queries: int = 96, k: int = 10, ef
                 res = searcher.search_text(q, k=k)
                 lat.append(1000 * (time.perf_counter() - t))
             else:
-                mesh, _ = canonical_mesh(p.mesh_path)
-                v = int(rng.integers(6))
+                from cadfinder.semantic_search import sketch_is_blank
                 from cadfinder.views import VIEWS
 
-                img = render_views(mesh, views=[VIEWS[v]], angle_jitter=EVAL_JITTER, seed=int(rng.integers(1 << 30)))
-                q = sketchify(img[0, 1], rng)
+                mesh, _ = canonical_mesh(p.mesh_path)
+                for _ in range(6):  # a thin part seen edge-on draws (almost) nothing: a designer draws another view
+                    v = int(rng.integers(6))
+                    img = render_views(mesh, views=[VIEWS[v]], angle_jitter=EVAL_JITTER,
+                                       seed=int(rng.integers(1 << 30)))
+                    q = sketchify(img[0, 1], rng)
+                    if not sketch_is_blank(q):
+                        break
                 t = time.perf_counter()
                 res = searcher.search_sketch(q, k=k)
                 lat.append(1000 * (time.perf_counter() - t))
