@@ -28,8 +28,10 @@ from cadfinder.search import Result, SearchResult
 # views come nearest the best match's that join them.
 POOL = 30
 LIBRARY_NEIGHBOURS = 20
-# Results the calibrated score calls probable matches keep their place ahead of the similar ones
-# (an exact copy of the part, a look-alike of another size); the best result always does.
+# The re-rank's best results keep their place ahead of the similar ones: the first KEEP (the
+# runner-up is the part when the best is a close sibling), and any the calibrated score calls a
+# probable match (an exact copy of the part, a look-alike of another size).
+KEEP = 2
 MATCH_SCORE = 0.8
 
 # Each part's descriptors as one bytea of pgvector's binary halfvec records (a text array of
@@ -72,7 +74,7 @@ def neighbour_statement(views: np.ndarray, where: list, est=None):
 
 def order(res: SearchResult, views: dict[str, np.ndarray], neighbours: list, k: int,
           anchor: str | None = None) -> SearchResult:
-    """The k results: the probable matches first (the best, and any scoring at least
+    """The k results: the probable matches first (the KEEP best, and any scoring at least
     MATCH_SCORE, in the re-rank's order), then the other re-ranked results and the library
     neighbours (candidate rows, not re-ranked: no residual, score 0) by view-set distance to the
     best. With `anchor` (a "more like this" query's own part, not among the results) the order
@@ -82,7 +84,7 @@ def order(res: SearchResult, views: dict[str, np.ndarray], neighbours: list, k: 
         return res
     if anchor is None:
         anchor = res.results[0].part_number
-        matches = res.results[:1] + [r for r in res.results[1:] if r.score >= MATCH_SCORE]
+        matches = res.results[:KEEP] + [r for r in res.results[KEEP:] if r.score >= MATCH_SCORE]
     else:
         matches = [r for r in res.results if r.score >= MATCH_SCORE]
     seen = {r.part_number for r in matches} | {anchor}

@@ -40,9 +40,11 @@ def test_probable_matches_stay_first_and_the_rest_follow_the_best_by_kind():
                              _result("KIN2", 0.1), _result("NOVIEWS", 0.3)])
     neighbour = Candidate("KIN", "kin", "k", None, None, b"", 1.0, [0, 0, 0], 0.1, [])
     views = {"BEST": best, "COPY": best, "OTHER": other, "KIN": kin, "KIN2": kin2}
-    out = similar_kinds.order(res, views, [neighbour], k=5)
-    assert [r.part_number for r in out.results] == ["BEST", "COPY", "KIN", "KIN2", "OTHER"]
-    added = out.results[2]
+    out = similar_kinds.order(res, views, [neighbour], k=6)
+    # the two best kept, and the copy for its score; then by kind
+    assert similar_kinds.KEEP == 2
+    assert [r.part_number for r in out.results] == ["BEST", "OTHER", "COPY", "KIN", "KIN2", "NOVIEWS"]
+    added = out.results[3]
     assert added.score == 0.0 and added.residual is None  # brought in by its views, never fitted
     out = similar_kinds.order(SearchResult("q", [_result("BEST", 0.4)]), {}, [], k=3)
     assert [r.part_number for r in out.results] == ["BEST"]
