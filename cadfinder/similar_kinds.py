@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cadfinder.db import revisions
 from cadfinder.pipeline import Compute, Fetch
 from cadfinder.search import Result, SearchResult
 
@@ -34,11 +35,12 @@ LIBRARY_NEIGHBOURS = 20
 KEEP = 2
 MATCH_SCORE = 0.8
 
-# Each part's descriptors as one bytea of pgvector's binary halfvec records (a text array of
-# halfvecs took 245 ms to read for 50 parts, this 12-19 ms).
+# Each part's descriptors (its latest revision's) as one bytea of pgvector's binary halfvec
+# records (a text array of halfvecs took 245 ms to read for 50 parts, this 12-19 ms).
 VIEWS_SQL = ("SELECT m.part_number, string_agg(halfvec_send(d.descriptor), ''::bytea ORDER BY d.view) "
-             "FROM scan_view_descriptors d JOIN cad_models m ON m.id = d.model_id "
-             "WHERE m.part_number = ANY(%s) GROUP BY m.part_number")
+             "FROM (SELECT DISTINCT ON (part_number) id, part_number FROM cad_models WHERE part_number = ANY(%s) "
+             f"ORDER BY part_number, {revisions.NEWEST_FIRST}) m "
+             "JOIN scan_view_descriptors d ON d.model_id = m.id GROUP BY m.part_number")
 
 
 def unpack_views(blob: bytes) -> np.ndarray:
