@@ -302,7 +302,7 @@ def look_alikes(conn, part_numbers: list[str], threshold: float, size_tolerance:
     stale = [r[1] for r in rows if r[2] is None or r[3] != VERSION]
     if stale:
         raise ValueError(f"{len(stale)} parts have no current shape signature (e.g. {stale[0]}): run cadfinder embed")
-    asked = {pn for pn in part_numbers}
+    asked = set(part_numbers)
     pairs = [(int(i), int(j)) for i, j in candidate_pairs(np.stack([r[2].to_numpy() for r in rows]), neighbours)
              if (numbers[i] in asked or numbers[j] in asked) and numbers[i] != numbers[j]]
     need = sorted({x for p in pairs for x in p})
