@@ -125,20 +125,23 @@ class Candidate:
     view_frames: list | None = None  # the frames of all the part's stored views (13 floats each)
 
 
-def knn_statements(query: QueryEncoding, n: int, where: list, exclude: str | None = None,
-                   views: bool = True, est=None,
-                   view_parts: int = VIEW_CANDIDATES) -> list[tuple[sql.Composable, dict]]:
-    """SQL for the nearest parts to a query: by the complete-shape latent (filtered in the index
-    scan) and, with `views`, the `view_parts` nearest by the descriptors of their simulated
-    one-view scans (best views per part, with their frames). `est`: PostgreSQL's
-    knn_plan.Estimate for the filters (few parts are read exactly instead of through the index)."""
-    from cadfinder.db import knn_plan
-    from cadfinder.geometry import scan_views
-
+def _filter_sql(where: list, exclude: str | None) -> tuple[sql.Composable, dict]:
     cond, params = filters_mod.to_sql(where)
     if exclude is not None:
         cond = sql.SQL("{} AND part_number <> %(exclude)s").format(cond)
         params["exclude"] = exclude
+    return cond, params
+
+
+def knn_statements(query: QueryEncoding, n: int, where: list, exclude: str | None = None,
+                   views: bool = True, est=None) -> list[tuple[sql.Composable, dict]]:
+    """SQL for the nearest parts to a query: by the complete-shape latent (filtered in the index
+    scan) and, with `views`, by the descriptors of their simulated one-view scans
+    (`view_statement`). `est`: PostgreSQL's knn_plan.Estimate for the filters (few parts are
+    read exactly instead of through the index)."""
+    from cadfinder.db import knn_plan
+
+    cond, params = _filter_sql(where, exclude)
     params |= {"z": np.asarray(query.latent, np.float32), "n": n}
     views = views and query.descriptors is not None
     cols = sql.SQL(", ").join([_KNN_COLS, _VIEW_FRAMES_COL if views else sql.SQL("NULL::real[]")])
@@ -151,30 +154,43 @@ def knn_statements(query: QueryEncoding, n: int, where: list, exclude: str | Non
          ORDER BY nn.dist""").format(cond=cond, cols=cols, order=knn_plan.distance(
         sql.SQL("sdf_latent"), sql.Placeholder("z"), knn_plan.exact(where, est))), params)]
     if views:
-        from pgvector import HalfVector
-
-        vparams = dict(params) | {"qs": [HalfVector(d) for d in query.descriptors], "nv": 4 * view_parts,
-                                  "nview": view_parts, "seeds": SEEDS_PER_PART}
-        # Each query frame compares its descriptor with every view of every part the filter keeps.
-        order = knn_plan.distance(sql.SQL("d.descriptor"), sql.SQL("q.v"), knn_plan.exact(
-            where, est, scan_views.VIEW_COUNT * len(query.descriptors)))
-        # Each query frame's nearest views (the filter inside, so that iterative index scans keep
-        # going until enough pass it); per part its best views, each with the frame that matched.
-        out.append((sql.SQL("""
-            WITH q AS (SELECT ord - 1 AS variant, v FROM unnest(%(qs)s::halfvec[]) WITH ORDINALITY AS u(v, ord)),
-            hits AS MATERIALIZED (
-                SELECT q.variant, h.* FROM q CROSS JOIN LATERAL (
-                    SELECT d.model_id, d.frame, d.descriptor <=> q.v AS dist
-                      FROM scan_view_descriptors d JOIN cad_models m ON m.id = d.model_id
-                     WHERE m.surface_sample IS NOT NULL AND {cond}
-                     ORDER BY {order} LIMIT %(nv)s) h),
-            ranked AS (SELECT *, row_number() OVER (PARTITION BY model_id ORDER BY dist) AS r FROM hits),
-            best AS (SELECT model_id, min(dist) AS dist, array_agg(frame ORDER BY r) AS frames,
-                            array_agg(variant ORDER BY r) AS variants
-                       FROM ranked WHERE r <= %(seeds)s GROUP BY model_id)
-            SELECT {cols}, best.dist, best.frames, best.variants FROM best JOIN cad_models m ON m.id = best.model_id
-             ORDER BY best.dist LIMIT %(nview)s""").format(cond=cond, cols=cols, order=order), vparams))
+        out.append(view_statement(query.descriptors, where, VIEW_CANDIDATES, est, exclude))
     return out
+
+
+def view_statement(descriptors: np.ndarray, where: list, n_parts: int = VIEW_CANDIDATES, est=None,
+                   exclude: str | None = None) -> tuple[sql.Composable, dict]:
+    """SQL for the n_parts parts whose stored scan views come nearest any of the descriptors
+    (D, 512), filters applied: candidate rows with, per part, its best views' frames and which
+    descriptor each matched."""
+    from pgvector import HalfVector
+
+    from cadfinder.db import knn_plan
+    from cadfinder.geometry import scan_views
+
+    cond, params = _filter_sql(where, exclude)
+    params |= {"qs": [HalfVector(d) for d in descriptors], "nv": 4 * n_parts, "nview": n_parts,
+               "seeds": SEEDS_PER_PART}
+    cols = sql.SQL(", ").join([_KNN_COLS, _VIEW_FRAMES_COL])
+    # Each query frame compares its descriptor with every view of every part the filter keeps.
+    order = knn_plan.distance(sql.SQL("d.descriptor"), sql.SQL("q.v"), knn_plan.exact(
+        where, est, scan_views.VIEW_COUNT * len(descriptors)))
+    # Each query frame's nearest views (the filter inside, so that iterative index scans keep
+    # going until enough pass it); per part its best views, each with the frame that matched.
+    return (sql.SQL("""
+        WITH q AS (SELECT ord - 1 AS variant, v FROM unnest(%(qs)s::halfvec[]) WITH ORDINALITY AS u(v, ord)),
+        hits AS MATERIALIZED (
+            SELECT q.variant, h.* FROM q CROSS JOIN LATERAL (
+                SELECT d.model_id, d.frame, d.descriptor <=> q.v AS dist
+                  FROM scan_view_descriptors d JOIN cad_models m ON m.id = d.model_id
+                 WHERE m.surface_sample IS NOT NULL AND {cond}
+                 ORDER BY {order} LIMIT %(nv)s) h),
+        ranked AS (SELECT *, row_number() OVER (PARTITION BY model_id ORDER BY dist) AS r FROM hits),
+        best AS (SELECT model_id, min(dist) AS dist, array_agg(frame ORDER BY r) AS frames,
+                        array_agg(variant ORDER BY r) AS variants
+                   FROM ranked WHERE r <= %(seeds)s GROUP BY model_id)
+        SELECT {cols}, best.dist, best.frames, best.variants FROM best JOIN cad_models m ON m.id = best.model_id
+         ORDER BY best.dist LIMIT %(nview)s""").format(cond=cond, cols=cols, order=order), params)
 
 
 VIEW_COVERAGE_SQL = ("SELECT count(*), count(*) FILTER (WHERE view_version = %s) FROM cad_models "

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cadfinder import search
 from cadfinder.db import revisions
 from cadfinder.pipeline import Compute, Fetch
 from cadfinder.search import Result, SearchResult
@@ -64,16 +65,6 @@ def view_set_distance(a: np.ndarray, others: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def neighbour_statement(views: np.ndarray, where: list, est=None):
-    """The library parts whose scan views come nearest a part's views (filters applied), as the
-    view k-NN of cadfinder.search: (SQL, params) answering candidate rows."""
-    from cadfinder import search
-
-    encoding = search.QueryEncoding(np.zeros(256, np.float32), np.asarray(views, np.float32), [])
-    return search.knn_statements(encoding, LIBRARY_NEIGHBOURS, where, views=True, est=est,
-                                 view_parts=LIBRARY_NEIGHBOURS)[1]
-
-
 def order(res: SearchResult, views: dict[str, np.ndarray], neighbours: list, k: int,
           anchor: str | None = None) -> SearchResult:
     """The k results: the probable matches first (the KEEP best, and any scoring at least
@@ -108,8 +99,6 @@ def similar_after_match(res: SearchResult, k: int, where: list | None = None, es
                         anchor: str | None = None):
     """Pipeline steps (cadfinder.pipeline) from a re-ranked result (its POOL best) to the k
     results with the similar parts ordered by kind (`order`; `anchor` as there)."""
-    from cadfinder import search
-
     if not res.results and anchor is None:
         return res
     best = anchor or res.results[0].part_number
@@ -118,7 +107,8 @@ def similar_after_match(res: SearchResult, k: int, where: list | None = None, es
         res.results = res.results[:k]
         return res
     best_views = unpack_views(rows[0][1])
-    neighbours = search.merge_knn([(yield Fetch(*neighbour_statement(best_views, where or [], est)))])
+    statement = search.view_statement(best_views, where or [], LIBRARY_NEIGHBOURS, est)
+    neighbours = search.merge_knn([(yield Fetch(*statement))])
     wanted = [r.part_number for r in res.results] + [c.part_number for c in neighbours]
     rows = yield Fetch(VIEWS_SQL, (wanted,))
     views = {pn: unpack_views(blob) for pn, blob in rows}

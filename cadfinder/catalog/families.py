@@ -420,9 +420,13 @@ PREFIX = {"bracket": "BRK", "flange": "FLG", "shaft": "SHF", "bushing": "BSH", "
           "housing": "HSG", "pulley": "PUL", "fastener": "FST", "profile": "PRF", "clamp": "CLP", "hinge": "HNG"}
 
 
+def drawn(generator, rng: np.random.Generator) -> tuple[dict, str, str]:
+    """(genome, name, description) of one part drawn by a generator of (Genome, name, description)."""
+    g, name, desc = generator(rng)
+    return g.build(name), name, desc + f", {g.material}"
+
+
 def generate(family: str, rng: np.random.Generator) -> tuple[dict, str, str]:
     """(genome, name, description) of one random part of `family`."""
-    g, name, desc = FAMILIES[family](rng)
-    genome = g.build(name)
-    return genome, name, desc + f", {g.material}"
+    return drawn(FAMILIES[family], rng)
 

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from cadfinder.catalog.families import Genome, _pick, _r
+from cadfinder.catalog.families import Genome, _pick, _r, drawn
 
 # ISO 4032 hex nuts: thread -> (across flats, height)
 HEX_NUTS = {
@@ -1200,6 +1200,4 @@ NAMES = {
 
 def generate(kind: str, rng: np.random.Generator) -> tuple[dict, str, str]:
     """(genome, name, description) of one random part of `kind`."""
-    g, name, desc = KINDS[kind](rng)
-    genome = g.build(name)
-    return genome, name, desc + f", {g.material}"
+    return drawn(KINDS[kind], rng)
