@@ -109,7 +109,7 @@ def similar_after_match(res: SearchResult, k: int, where: list | None = None, es
     best_views = unpack_views(rows[0][1])
     statement = search.view_statement(best_views, where or [], LIBRARY_NEIGHBOURS, est)
     neighbours = search.merge_knn([(yield Fetch(*statement))])
-    wanted = [r.part_number for r in res.results] + [c.part_number for c in neighbours]
+    wanted = [pn for pn in [r.part_number for r in res.results] + [c.part_number for c in neighbours] if pn != best]
     rows = yield Fetch(VIEWS_SQL, (wanted,))
-    views = {pn: unpack_views(blob) for pn, blob in rows}
+    views = {pn: unpack_views(blob) for pn, blob in rows} | {best: best_views}
     return (yield Compute(order, (res, views, neighbours, k, anchor), label="similar"))
