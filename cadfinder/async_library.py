@@ -61,7 +61,8 @@ class AsyncLibrary:
         self.target: connection.Target | None = None
         self._searcher: search.Searcher | None = None
         self._lock = asyncio.Lock()
-        self.engines = queries.Engines(geometry=self._geometry, clip=lambda: models.clip(self.settings))
+        self.engines = queries.Engines(geometry=self._geometry, clip=lambda: models.clip(self.settings),
+                                      sentences=lambda: models.sentences(self.settings))
 
     # -- connection ---------------------------------------------------------------------------
 

@@ -434,13 +434,14 @@ def cmd_search(args) -> int:
     semantic = args.and_text or any(kind in ("text", "sketch") for kind, _ in queries_given)
     encoder = models.encoder(s) if geometric else None
     clip = models.clip(s) if semantic else None
+    sentences = models.sentences(s) if args.and_text or any(kind == "text" for kind, _ in queries_given) else None
     import cadfinder.geometry.readers  # noqa: F401  (its imports count as model load, not as query time)
 
     load_ms = 1000 * (time.perf_counter() - t)
     failed = 0
     with (library.connect(s, args.db) as conn,
           search.Searcher(conn, encoder, ef_search=s.index.hnsw_ef_search, candidates=args.candidates) as searcher):
-        engines = queries.Engines(geometry=lambda: searcher, clip=lambda: clip)
+        engines = queries.Engines(geometry=lambda: searcher, clip=lambda: clip, sentences=lambda: sentences)
         for kind, q in queries_given:
             try:
                 t = time.perf_counter()
@@ -479,7 +480,7 @@ def cmd_search(args) -> int:
 def cmd_embed(args) -> int:
     from cadfinder import library, models
     from cadfinder.embeddings.part_views import backfill
-    from cadfinder.ingest import backfill_implicit, backfill_signatures, backfill_views
+    from cadfinder.ingest import backfill_implicit, backfill_signatures, backfill_views, embed_words
 
     s = _settings(args)
     clip = models.clip(s)
@@ -488,11 +489,12 @@ def cmd_embed(args) -> int:
         implicit = backfill_implicit(conn, models.weights_dir(s), progress=not args.quiet)
         scans = backfill_views(conn, progress=not args.quiet)
         signatures = backfill_signatures(conn)
+        words = embed_words(conn)
         out = backfill(conn, clip, everything=args.all, progress=not args.quiet)
     for step in (implicit, scans, signatures):
         out["failed"] += step.pop("failed")
         out["errors"] = step.pop("errors") + out["errors"]
-    _print(out | scans | implicit | signatures, args.json)
+    _print(out | scans | implicit | signatures | words, args.json)
     return 0 if out["failed"] == 0 else 3
 
 
@@ -502,9 +504,9 @@ def cmd_train_clip(args) -> int:
     from cadfinder.deepsdf.train import pick_device
     from cadfinder.embeddings.train import train
 
-    cat = _catalog_arg(args)
+    cats = [_catalog_arg(argparse.Namespace(catalog=c)) for c in (args.catalog or [None])]
     out = Path(args.out) if args.out else _models_dir().parent / "clip"
-    path = train(cat, out, steps=args.steps, batch=args.batch, init=args.init, arch=args.arch,
+    path = train(cats, out, steps=args.steps, batch=args.batch, init=args.init, arch=args.arch,
                  resume=args.resume, device=str(pick_device(args.device)), seed=args.seed, progress=not args.quiet)
     print(f"saved {path}\nuse it: cadfinder settings set models.clip_weights={path} && cadfinder embed")
     return 0
@@ -1002,7 +1004,8 @@ def _training_commands(sub, common) -> None:
     ti.set_defaults(func=cmd_train_implicit)
 
     tc = trs.add_parser("clip", parents=[common], help="the CLIP-style text/image/sketch model")
-    tc.add_argument("--catalog", help="catalog folder (default: the demo catalog)")
+    tc.add_argument("--catalog", action="append",
+                    help="catalog folder, repeatable: trains on all their training parts (default: the demo catalog)")
     tc.add_argument("--out", help="output folder (default: DATA/models/clip)")
     tc.add_argument("--steps", type=int, default=900)
     tc.add_argument("--batch", type=int, default=96)

@@ -175,7 +175,7 @@ def process_part(pf: PartFile, weights_dir: str, refine_steps: int = 0, thumbnai
     if cm is not None:
         from cadfinder.embeddings.part_views import embed_part
 
-        views = embed_part(cm, canon, name, description)
+        views = embed_part(cm, canon)
     return {
         "part_number": pf.part_number,
         "revision": str(meta.get("revision") or "A"),
@@ -315,7 +315,7 @@ def _upsert(conn, row: dict) -> str:
     updates = sql.SQL(", ").join(sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
                                  for c in COLUMNS if c not in ("part_number", "revision"))
     q = sql.SQL("INSERT INTO cad_models ({}) VALUES ({}) ON CONFLICT (part_number, revision) DO UPDATE SET {}, "
-                "modified_at = now() RETURNING (xmax = 0)").format(cols, vals, updates)
+                "modified_at = now(), description_embedding = NULL, description_model = NULL RETURNING (xmax = 0)").format(cols, vals, updates)
     with conn.transaction():
         inserted = conn.execute(q, {c: row[c] for c in COLUMNS}).fetchone()[0]
         model_id = conn.execute("SELECT id FROM cad_models WHERE part_number = %s AND revision = %s",
@@ -327,7 +327,7 @@ def _upsert(conn, row: dict) -> str:
             store(conn, model_id, row["views"])
         else:
             conn.execute("DELETE FROM part_views WHERE model_id = %s", (model_id,))
-            conn.execute("UPDATE cad_models SET image_embedding = NULL, text_embedding = NULL, clip_version = NULL "
+            conn.execute("UPDATE cad_models SET image_embedding = NULL, clip_version = NULL "
                          "WHERE id = %s", (model_id,))
     return "added" if inserted else "updated"
 
@@ -488,7 +488,16 @@ def ingest(conn, paths: list[str | Path], weights_dir: str | Path, jobs: int | N
                       cancelled, order, worker, summary)
         if not summary.cancelled:
             store_trees(conn, step_trees + list(trees or []), summary)
+            embed_words(conn)
     return summary
+
+
+def embed_words(conn) -> dict:
+    """The sentence encoder's embeddings of the words of parts that lack them (cadfinder.embeddings.part_words)."""
+    from cadfinder import models
+    from cadfinder.embeddings import part_words
+
+    return part_words.backfill(conn, models.sentences())
 
 
 def _split_assemblies(files: list[PartFile], staging: Path, summary: IngestSummary) -> tuple[list[PartFile], list]:

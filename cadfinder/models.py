@@ -132,6 +132,19 @@ def clip(settings: Settings):
     return _clip(str(path), str(device(settings)), settings.models.clip_arch)
 
 
+@lru_cache(maxsize=2)
+def _sentences(dev: str):
+    from cadfinder.embeddings import sentences
+
+    return sentences.load(dev)
+
+
+def sentences(settings: Settings | None = None):
+    """The loaded sentence encoder (cadfinder.embeddings.sentences.SentenceModel), on the
+    configured device (the CPU without settings: ingestion's batch is small)."""
+    return _sentences(str(device(settings)) if settings is not None else "cpu")
+
+
 def clip_spec(settings: Settings) -> tuple[str, str] | None:
     """(weights file, architecture) for ingestion workers, or None when no CLIP weights exist."""
     path = clip_path(settings)

@@ -31,12 +31,13 @@ def semantic_candidates(k: int) -> int:
 
 @dataclass
 class Engines:
-    """What queries run on. `geometry` and `clip` return the loaded Searcher and CLIP model
-    (loading them on first use: the executors run them as steps, the app's off its UI thread);
+    """What queries run on. `geometry`, `clip` and `sentences` return the loaded Searcher, CLIP
+    model and sentence encoder (loading them on first use: the executors run them as steps, the app's off its UI thread);
     `warnings` keeps what a session checks once (how many parts lack current embeddings)."""
 
     geometry: Callable[[], search.Searcher] | None = None
     clip: Callable[[], object] | None = None
+    sentences: Callable[[], object] | None = None
     warnings: dict = field(default_factory=dict)
 
 
@@ -44,6 +45,12 @@ def _clip(engines: Engines):
     if engines.clip is None:
         raise InputError("this query needs the CLIP model, which this session was not given")
     return (yield Compute(engines.clip, label=MODEL_LOAD))
+
+
+def _sentences(engines: Engines):
+    if engines.sentences is None:
+        raise InputError("this query needs the sentence encoder, which this session was not given")
+    return (yield Compute(engines.sentences, label=MODEL_LOAD))
 
 
 def _geometry(engines: Engines) -> search.Searcher:
@@ -78,12 +85,15 @@ def filter_estimate(where: list):
     return knn_plan.estimate((yield Fetch(*knn_plan.estimate_statement(where))))
 
 
-def text_scores(clip, text: str, where: list, n: int):
+def text_scores(engines: Engines, clip, text: str, where: list, n: int):
     """Text scores of candidate parts (id -> (row, score)) and the parsed text."""
     parsed = text_query.parse(text)
-    q = yield Compute(lambda: clip.embed_texts([parsed.text])[0], label="encode")
+    encoder = yield from _sentences(engines)
+    q, s = yield Compute(lambda: (clip.embed_texts([parsed.text])[0], encoder.embed([parsed.text])[0]),
+                         label="encode")
     where = list(where) + parsed.filters()
-    rows = yield Fetch(*semantic_search.text_statement(q, parsed.text, where, n, (yield from filter_estimate(where))))
+    rows = yield Fetch(*semantic_search.text_statement(q, s, parsed.text, where, n,
+                                                       (yield from filter_estimate(where))))
     return semantic_search.score_text_rows(rows, parsed), parsed
 
 
@@ -91,7 +101,7 @@ def text(engines: Engines, query: str, k: int = 10, where: list | None = None):
     """Parts matching a designer's description."""
     semantic_search.check_text(query)
     clip = yield from _clip(engines)
-    scored, parsed = yield from text_scores(clip, query, where or [], semantic_candidates(k))
+    scored, parsed = yield from text_scores(engines, clip, query, where or [], semantic_candidates(k))
     warnings = yield from _clip_coverage(engines, clip)
     return search.SearchResult(query, semantic_search.ranked(scored, k, "text"), {}, warnings,
                                parsed=parsed.as_dict())
@@ -108,7 +118,7 @@ def sketch(engines: Engines, grey: np.ndarray, k: int = 10, where: list | None =
     rows = yield Fetch(*semantic_search.sketch_statement(q, where or [], n, (yield from filter_estimate(where))))
     scored, parsed, kind = semantic_search.score_sketch_rows(rows), None, "sketch"
     if with_text and with_text.strip():
-        tscored, p = yield from text_scores(clip, with_text, where or [], n)
+        tscored, p = yield from text_scores(engines, clip, with_text, where or [], n)
         scored, parsed, kind = semantic_search.merge_sketch_text(scored, tscored), p.as_dict(), None
     warnings = yield from _clip_coverage(engines, clip)
     return search.SearchResult(label, semantic_search.ranked(scored, k, kind), {}, warnings, parsed=parsed)
@@ -140,7 +150,7 @@ def points(engines: Engines, cloud: np.ndarray, k: int = 10, where: list | None 
         res = yield from similar_kinds.similar_after_match(res, k, where, est)
     if hybrid:
         clip = yield from _clip(engines)
-        scored, parsed = yield from text_scores(clip, with_text, where or [], HYBRID_TEXT_CANDIDATES)
+        scored, parsed = yield from text_scores(engines, clip, with_text, where or [], HYBRID_TEXT_CANDIDATES)
         semantic_search.combine_geometry_text(res, scored)
         res.parsed = parsed.as_dict()
         res.results = res.results[:k]

@@ -1,9 +1,9 @@
 """Search by text and by hand sketch (CLIP embeddings), and hybrids with the geometric search.
 
-Text:   parse constraints (filters and boosts) -> text embedding -> candidates from three lists
-        (pooled view embedding k-NN, name/description embedding k-NN, full-text search), all
-        under the same filters -> score = W_IMAGE * cos(image) + W_TEXT * cos(text)
-        + W_FULLTEXT * rank + boosts.
+Text:   parse constraints (filters and boosts) -> CLIP text embedding and sentence embedding ->
+        candidates from three lists (pooled view embedding k-NN, name/kind/description sentence
+        embedding k-NN, full-text search), all under the same filters -> score = W_IMAGE *
+        cos(image) + W_WORDS * cos(words) + W_FULLTEXT * rank + boosts.
 Sketch: image embedding of the canvas -> k-NN over the line-drawing views of every part ->
         best view per part.
 Hybrid: sketch + text: W_HYBRID_SKETCH * sketch + (1 - W_HYBRID_SKETCH) * text score;
@@ -25,7 +25,10 @@ from cadfinder.db import knn_plan
 from cadfinder.errors import InputError
 from cadfinder.search import Result, SearchResult
 
-W_IMAGE, W_TEXT, W_FULLTEXT = 0.5, 0.3, 0.2
+# Weights of the text score's parts: the CLIP image side (query text against the part's views),
+# the sentence encoder (query against the part's name, kind and description), full-text rank.
+# Fitted on training parts' queries in training phrasings, demo and variety libraries (docs/experiments.md).
+W_IMAGE, W_WORDS, W_FULLTEXT = 0.3, 1.0, 0.3
 BOOST_COUNT, BOOST_THREAD, BOOST_LENGTH = 0.08, 0.10, 0.04
 LENGTH_TOLERANCE = 0.10  # a stated dimension matches an extent within 10 %
 W_HYBRID_SKETCH = 0.5
@@ -45,30 +48,32 @@ def coverage_warning(parts: int, embedded: int) -> list[str]:
     return []
 
 
-def text_statement(q: np.ndarray, words: str, where: list, n: int, est=None) -> tuple[sql.Composable, dict]:
+def text_statement(q: np.ndarray, s: np.ndarray, words: str, where: list, n: int,
+                   est=None) -> tuple[sql.Composable, dict]:
     """SQL for text candidates: the union of the three lists, with each one's similarity.
+    `q`: the query's (512,) CLIP text embedding; `s`: its (384,) sentence embedding;
     `est`: PostgreSQL's estimate for the filters (db.knn_plan.Estimate)."""
     cond, params = filters_mod.to_sql(where)
-    params |= {"q": np.asarray(q, np.float32), "n": n, "words": words}
+    params |= {"q": np.asarray(q, np.float32), "s": np.asarray(s, np.float32), "n": n, "words": words}
     tsq = sql.SQL("replace(plainto_tsquery('english', %(words)s)::text, '&', '|')::tsquery")
     exact = knn_plan.exact(where, est)
-    by_image, by_text = (knn_plan.distance(sql.SQL(col), sql.Placeholder("q"), exact)
-                         for col in ("image_embedding", "text_embedding"))
+    by_image, by_words = (knn_plan.distance(sql.SQL(col), sql.Placeholder(p), exact) for col, p in
+                          (("image_embedding", "q"), ("description_embedding", "s")))
     return sql.SQL("""
             WITH c AS (
                 (SELECT id FROM cad_models m WHERE image_embedding IS NOT NULL AND {cond}
                   ORDER BY {by_image} LIMIT %(n)s)
                 UNION
-                (SELECT id FROM cad_models m WHERE text_embedding IS NOT NULL AND {cond}
-                  ORDER BY {by_text} LIMIT %(n)s)
+                (SELECT id FROM cad_models m WHERE description_embedding IS NOT NULL AND {cond}
+                  ORDER BY {by_words} LIMIT %(n)s)
                 UNION
                 (SELECT id FROM cad_models m WHERE search_text @@ {tsq} AND {cond}
                   ORDER BY ts_rank_cd(search_text, {tsq}, 32) DESC LIMIT %(n)s))
             SELECT {cols}, m.feature_counts, m.genome->'parameters', m.size_x_mm, m.size_y_mm, m.size_z_mm,
-                   1 - (m.image_embedding <=> %(q)s), 1 - (m.text_embedding <=> %(q)s),
+                   1 - (m.image_embedding <=> %(q)s), 1 - (m.description_embedding <=> %(s)s),
                    ts_rank_cd(m.search_text, {tsq}, 32)
               FROM c JOIN cad_models m ON m.id = c.id""").format(cond=cond, tsq=tsq, cols=_COLS, by_image=by_image,
-                                                                   by_text=by_text), params
+                                                                   by_words=by_words), params
 
 
 def sketch_statement(q: np.ndarray, where: list, n: int, est=None) -> tuple[sql.Composable, dict]:
@@ -137,8 +142,8 @@ def score_text_rows(rows: list[tuple], parsed: text_query.ParsedText) -> dict:
     """id -> (row, text score) for rows of text_statement."""
     scored = {}
     for r in rows:
-        img, txt, fts = (x if x is not None else 0.0 for x in r[11:14])
-        scored[r[0]] = (r, W_IMAGE * img + W_TEXT * txt + W_FULLTEXT * fts + boosts(parsed, r[6], r[7], r[8:11]))
+        img, words, fts = (x if x is not None else 0.0 for x in r[11:14])
+        scored[r[0]] = (r, W_IMAGE * img + W_WORDS * words + W_FULLTEXT * fts + boosts(parsed, r[6], r[7], r[8:11]))
     return scored
 
 
@@ -192,10 +197,11 @@ def ranked(scored: dict, k: int, kind: str | None = None) -> list[Result]:
 
 
 class SemanticSearcher:
-    """Text and sketch queries on one connection with one loaded CLIP model (the CLI's,
-    evaluations' and benchmarks'): queries.text and queries.sketch, run synchronously."""
+    """Text and sketch queries on one connection with one loaded CLIP model and sentence encoder
+    (the evaluations' and benchmarks'): queries.text and queries.sketch, run synchronously."""
 
-    def __init__(self, conn: psycopg.Connection, clip, ef_search: int = 100):
+    def __init__(self, conn: psycopg.Connection, clip, ef_search: int = 100, sentences=None):
+        from cadfinder import models
         from cadfinder.queries import Engines
         from cadfinder.search import session_statements
 
@@ -204,7 +210,7 @@ class SemanticSearcher:
         for st in session_statements(ef_search):
             conn.execute(st)
         conn.commit()
-        self.engines = Engines(clip=lambda: clip)
+        self.engines = Engines(clip=lambda: clip, sentences=lambda: sentences or models.sentences())
 
     def search_text(self, text: str, k: int = 10, where: list | None = None) -> SearchResult:
         """Parts matching a designer's description."""

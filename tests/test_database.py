@@ -93,7 +93,7 @@ def _row(pn):
         "genome": json.dumps({"schema_version": "1.0", "family": "flange"}),
         "latent": rng.standard_normal(256).astype(np.float32),
         "img": rng.standard_normal(512).astype(np.float32),
-        "txt": rng.standard_normal(512).astype(np.float32),
+        "words": rng.standard_normal(384).astype(np.float32),
     }
 
 
@@ -104,16 +104,16 @@ def test_row_with_all_vectors_round_trips(library):
         conn.execute(
             """INSERT INTO cad_models (part_number, name, family, material, mass_kg, genome,
                    bbox_min, bbox_max, feature_counts, mesh_format, mesh_data, thumbnail_png,
-                   sdf_latent, image_embedding, text_embedding)
+                   sdf_latent, image_embedding, description_embedding)
                VALUES (%(part_number)s, %(name)s, %(family)s, %(material)s, %(mass_kg)s, %(genome)s,
-                   %(bmin)s, %(bmax)s, %(fc)s, 'ply', %(mesh)s, %(png)s, %(latent)s, %(img)s, %(txt)s)""",
+                   %(bmin)s, %(bmax)s, %(fc)s, 'ply', %(mesh)s, %(png)s, %(latent)s, %(img)s, %(words)s)""",
             r | {"bmin": [0.0, 0.0, 0.0], "bmax": [10.0, 20.0, 30.0], "fc": json.dumps({"hole": 6}),
                  "mesh": b"ply\x00binary", "png": b"\x89PNG"},
         )
         conn.commit()
     with connection.connect(connection.target(library, role="designer")) as conn:
         got = conn.execute(
-            """SELECT sdf_latent, image_embedding, text_embedding, genome, feature_counts, bbox_max,
+            """SELECT sdf_latent, image_embedding, description_embedding, genome, feature_counts, bbox_max,
                       mesh_data, created_at, modified_at
                  FROM cad_models WHERE part_number = %s""",
             (r["part_number"],),
@@ -123,7 +123,7 @@ def test_row_with_all_vectors_round_trips(library):
         ).fetchone()[0]
     np.testing.assert_allclose(got[0].to_numpy(), r["latent"], rtol=1e-6)
     np.testing.assert_allclose(got[1].to_numpy(), r["img"], rtol=1e-6)
-    np.testing.assert_allclose(got[2].to_numpy(), r["txt"], rtol=1e-6)
+    np.testing.assert_allclose(got[2].to_numpy(), r["words"], rtol=1e-6)
     assert got[3]["family"] == "flange" and got[4] == {"hole": 6} and got[5] == [10, 20, 30]
     assert bytes(got[6]) == b"ply\x00binary" and got[7] is not None
     assert nearest == r["part_number"]

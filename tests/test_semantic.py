@@ -246,3 +246,22 @@ def test_rendering_then_building_a_model_does_not_crash(shipped_clip):
 
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])
+
+
+def test_outline_sketches_trace_the_silhouette_and_its_holes():
+    """A washer's top view (a grey disc with a hole, on white) outlines as two rings; dashes keep
+    part of the ink in every direction; a hand-drawn outline is never blank."""
+    from cadfinder.embeddings.sketch import dotted, outline, outline_sketch
+    from cadfinder.semantic_search import sketch_is_blank
+
+    yy, xx = np.mgrid[0:128, 0:128]
+    r = np.hypot(yy - 64, xx - 64)
+    shaded = np.where((r < 50) & (r > 15), 150, 255).astype(np.uint8)
+    line = outline(shaded)
+    ink = line < 128
+    assert ink[64, 64 + 49:64 + 51].any() and ink[64, 64 + 14:64 + 16].any()  # the rim and the hole
+    assert not ink[64, 64 + 30] and not ink[64, 64] and not ink[0, 0]
+    kept = (dotted(line, np.random.default_rng(0)) < 128).sum() / ink.sum()
+    assert 0.3 < kept < 0.7
+    for seed in range(4):
+        assert not sketch_is_blank(outline_sketch(shaded, np.random.default_rng(seed)))

@@ -11,7 +11,7 @@ from cadfinder.settings import IndexSettings
 VECTOR_COLUMNS = (
     ("cad_models", "sdf_latent"),
     ("cad_models", "image_embedding"),
-    ("cad_models", "text_embedding"),
+    ("cad_models", "description_embedding"),
     ("scan_view_descriptors", "descriptor"),
     ("part_views", "embedding"),
 )

@@ -2,7 +2,8 @@
 
 Queries are built so the model never saw them: text from the held-out phrasings and family
 names (captions.EVAL_*), sketches from camera directions turned away from the training
-cameras and sketchified with seeds training never used. The queries come in equal shares from
+cameras and sketchified with seeds training never used: line drawings of any view (`sketch`)
+and outlines of the top or front view, jittery or dashed (`outline`). The queries come in equal shares from
 the catalog's held-out parts (whose views and captions the model never trained on), from its
 families left out of training whole (a variety catalog's `unseen_family` split) and from
 training parts; precision is reported for each. `calibrate` fits the text and sketch
@@ -19,16 +20,31 @@ from pathlib import Path
 import numpy as np
 
 from cadfinder.embeddings.captions import caption
-from cadfinder.embeddings.sketch import sketchify
+from cadfinder.embeddings.sketch import OUTLINE_VIEWS, outline_sketch, sketchify
 from cadfinder.semantic_search import SemanticSearcher
 
 EVAL_SEED = 10_000
 EVAL_JITTER = 0.25  # radians: away from both the exact and the jittered training cameras
 
 
-def _precision(results, family: str, k: int) -> float:
+def _precision(results, family: str, k: int, family_of: dict) -> float:
+    """Share of the first k results of the family (the catalog's, which a library of bare files lacks)."""
     rs = results[:k]
-    return float(np.mean([r.family == family for r in rs])) if rs else 0.0
+    return float(np.mean([family_of.get(r.part_number, r.family) == family for r in rs])) if rs else 0.0
+
+
+def _attainable(conn, family_parts: list[str], query: str, k: int) -> float:
+    """The best precision@k the query's hard filters (a material, a mass) leave: min(k, parts of
+    the family that pass them) / k."""
+    from cadfinder import filters, text_query
+
+    cond, params = filters.to_sql(text_query.parse(query).filters())
+    from psycopg import sql
+
+    n = conn.execute(sql.SQL("SELECT count(*) FROM cad_models m WHERE part_number = ANY(%(pns)s) AND {}").format(cond),
+                     params | {"pns": family_parts}).fetchone()[0]
+    conn.commit()
+    return min(k, n) / k
 
 
 def evaluate(conn, clip, catalog: str | Path, queries: int = 96, k: int = 10, ef_search: int = 200,
@@ -54,12 +70,17 @@ def evaluate(conn, clip, catalog: str | Path, queries: int = 96, k: int = 10, ef
         pool = [p for p in parts if p.split == split]
         n = min(len(pool), queries // len(splits) if split != "train" else queries - len(pick))
         pick += [pool[i] for i in rng.choice(len(pool), size=n, replace=False)]
+    family_of = {p.part_number: p.family for p in parts}
+    members = {}
+    for pn, fam in family_of.items():
+        members.setdefault(fam, []).append(pn)
     searcher = SemanticSearcher(conn, clip, ef_search=ef_search)
     out = {"library_parts": len(stored), "heldout_parts": sum(p.split == "heldout" for p in parts), "k": k,
            "score_pairs": {}}
-    for kind in ("text", "sketch"):
-        p_all, split_of, hit, lat, examples = [], [], [], [], []
-        pairs = out["score_pairs"][kind] = []  # (raw score, of the query's family, query from a held-out part)
+    for kind in ("text", "sketch", "outline"):
+        p_all, split_of, hit, lat, examples, attainable = [], [], [], [], [], []
+        # (raw score, of the query's family, query from a held-out part); outlines are sketches to the calibration
+        pairs = out["score_pairs"].setdefault("text" if kind == "text" else "sketch", [])
         for p in tqdm(pick, desc=f"eval {kind}", unit="query", disable=not progress, file=sys.stderr):
             meta = json.loads((catalog / f"{p.part_number}.json").read_text())
             if kind == "text":
@@ -67,33 +88,39 @@ def evaluate(conn, clip, catalog: str | Path, queries: int = 96, k: int = 10, ef
                 t = time.perf_counter()
                 res = searcher.search_text(q, k=k)
                 lat.append(1000 * (time.perf_counter() - t))
+                attainable.append(_attainable(conn, members[p.family], q, k))
             else:
                 from cadfinder.semantic_search import sketch_is_blank
                 from cadfinder.views import VIEWS
 
                 mesh, _ = canonical_mesh(p.mesh_path)
                 for _ in range(6):  # a thin part seen edge-on draws (almost) nothing: a designer draws another view
-                    v = int(rng.integers(6))
+                    v = int(rng.integers(6)) if kind == "sketch" else OUTLINE_VIEWS[int(rng.integers(2))]
                     img = render_views(mesh, views=[VIEWS[v]], angle_jitter=EVAL_JITTER,
                                        seed=int(rng.integers(1 << 30)))
-                    q = sketchify(img[0, 1], rng)
+                    q = sketchify(img[0, 1], rng) if kind == "sketch" else outline_sketch(img[0, 0], rng)
                     if not sketch_is_blank(q):
                         break
                 t = time.perf_counter()
                 res = searcher.search_sketch(q, k=k)
                 lat.append(1000 * (time.perf_counter() - t))
-            p_all.append(_precision(res.results, p.family, k))
-            pairs += [(r.raw_score, r.family == p.family, p.split != "train") for r in res.results[:k]]
+            p_all.append(_precision(res.results, p.family, k, family_of))
+            pairs += [(r.raw_score, family_of.get(r.part_number, r.family) == p.family, p.split != "train")
+                      for r in res.results[:k]]
             split_of.append(p.split)
             hit.append(any(r.part_number == p.part_number for r in res.results[:k]))
             if kind == "text" and len(examples) < 8:
                 examples.append({"query": q, "family": p.family, "precision": p_all[-1]})
         pa, sp = np.array(p_all), np.array(split_of)
         out[kind] = {"family_precision_at_k": round(float(pa.mean()), 3)}
+        at = np.array(attainable)
+        if attainable:  # the best the queries' own filters (a material, a mass) leave possible
+            out[kind]["family_precision_at_k_attainable"] = round(float(at.mean()), 3)
         for split, label in (("heldout", "heldout"), ("unseen_family", "unseen_family"), ("train", "training")):
-            if split in splits:
-                out[kind][f"family_precision_at_k_{label}_queries"] = (round(float(pa[sp == split].mean()), 3)
-                                                                       if (sp == split).any() else None)
+            if split in splits and (sp == split).any():
+                out[kind][f"family_precision_at_k_{label}_queries"] = round(float(pa[sp == split].mean()), 3)
+                if attainable:
+                    out[kind][f"family_precision_at_k_attainable_{label}_queries"] = round(float(at[sp == split].mean()), 3)
         out[kind] |= {"exact_part_recall_at_k": round(float(np.mean(hit)), 3),
                       "latency_ms_p50": round(float(np.median(lat)), 1),
                       "latency_ms_p95": round(float(np.percentile(lat, 95)), 1),

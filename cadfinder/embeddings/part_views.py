@@ -1,4 +1,4 @@
-"""A part's image-side embeddings: its rendered views, their pooled vector, its name/description.
+"""A part's image-side embeddings: its rendered views and their pooled vector.
 
 Written at ingestion, and by `cadfinder embed` for parts ingested before (or with other) CLIP
 weights: that works from the database alone (the stored mesh and canonical frame).
@@ -18,16 +18,11 @@ from cadfinder.embeddings.model import ClipModel
 class PartEmbeddings:
     views: np.ndarray  # (K, 2, 512): per view, shaded and line drawing
     image: np.ndarray  # (512,) normalised mean of all views
-    text: np.ndarray | None  # (512,) of "name. description", if it has either
     version: str
 
 
-def part_text(name: str | None, description: str | None) -> str:
-    return ". ".join(s for s in (name or "", description or "") if s)
-
-
-def embed_part(cm: ClipModel, canonical_mesh, name: str | None = None, description: str | None = None) -> PartEmbeddings:
-    """Render the canonical views of a part (canonical frame) and embed them and its text."""
+def embed_part(cm: ClipModel, canonical_mesh) -> PartEmbeddings:
+    """Render the canonical views of a part (canonical frame) and embed them."""
     from cadfinder.views import render_views
 
     views = render_views(canonical_mesh)
@@ -35,9 +30,7 @@ def embed_part(cm: ClipModel, canonical_mesh, name: str | None = None, descripti
     emb = cm.embed_images(views.reshape(k * 2, s, s)).reshape(k, 2, -1)
     pooled = emb.reshape(k * 2, -1).mean(axis=0)
     pooled /= max(float(np.linalg.norm(pooled)), 1e-9)
-    text = part_text(name, description)
-    t = cm.embed_texts([text])[0] if text else None
-    return PartEmbeddings(emb.astype(np.float32), pooled.astype(np.float32), t, cm.version)
+    return PartEmbeddings(emb.astype(np.float32), pooled.astype(np.float32), cm.version)
 
 
 def store(conn, model_id, e: PartEmbeddings) -> None:
@@ -46,8 +39,8 @@ def store(conn, model_id, e: PartEmbeddings) -> None:
     with conn.cursor() as cur:
         cur.executemany("INSERT INTO part_views (model_id, view, style, embedding) VALUES (%s, %s, %s, %s)",
                         [(model_id, v, s, e.views[v, s]) for v in range(e.views.shape[0]) for s in (0, 1)])
-    conn.execute("UPDATE cad_models SET image_embedding = %s, text_embedding = %s, clip_version = %s WHERE id = %s",
-                 (e.image, e.text, e.version, model_id))
+    conn.execute("UPDATE cad_models SET image_embedding = %s, clip_version = %s WHERE id = %s",
+                 (e.image, e.version, model_id))
 
 
 def backfill(conn, cm: ClipModel, everything: bool = False, progress: bool = True) -> dict:
@@ -63,12 +56,12 @@ def backfill(conn, cm: ClipModel, everything: bool = False, progress: bool = Tru
     conn.commit()
     done, failed, errors = 0, 0, []
     for model_id in tqdm(ids, desc="embed views", unit="part", disable=not progress or not ids, file=sys.stderr):
-        pn, name, desc, blob, fmt, off, scale = conn.execute(
-            "SELECT part_number, name, description, mesh_data, mesh_format, norm_offset, norm_scale FROM cad_models "
+        pn, blob, fmt, off, scale = conn.execute(
+            "SELECT part_number, mesh_data, mesh_format, norm_offset, norm_scale FROM cad_models "
             "WHERE id = %s", (model_id,)).fetchone()
         conn.commit()
         try:
-            e = embed_part(cm, canonical_mesh(blob, fmt, off, scale), name, desc)
+            e = embed_part(cm, canonical_mesh(blob, fmt, off, scale))
         except Exception as ex:  # one unreadable stored mesh must not stop the rest
             failed += 1
             errors.append(f"{pn}: {type(ex).__name__}: {ex}")

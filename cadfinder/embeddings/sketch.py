@@ -46,3 +46,34 @@ def sketchify(img: np.ndarray, rng: np.random.Generator, strength: float = 1.0) 
         ink = ink * (ink > 0.6)
     ink = np.clip(ink * rng.uniform(0.7, 1.0), 0, 1)
     return (255 - 255 * ink).astype(np.uint8)
+
+
+OUTLINE_VIEWS = (0, 1)  # views.VIEWS: top and front, the views a designer draws as an outline
+PAPER = 250  # a shaded render's background is white (255); anything darker is the part
+
+
+def outline(shaded: np.ndarray) -> np.ndarray:
+    """The silhouette's outline of a shaded render (grey uint8, part on white), 1-2 px black on white:
+    what a designer draws of a part's front or top when only its shape matters."""
+    mask = ndimage.binary_fill_holes(shaded < PAPER)
+    edge = mask & ~ndimage.binary_erosion(mask)
+    # Through-holes seen along the view are part of the outline too (the fill above closed them).
+    holes = mask & (shaded >= PAPER)
+    edge |= holes & ~ndimage.binary_erosion(holes)
+    return np.where(ndimage.binary_dilation(edge), 0, 255).astype(np.uint8)
+
+
+def dotted(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The strokes of a line drawing broken into dashes (a pen tapping along the line): ink kept
+    in alternate cells of a checkerboard of 3-6 px, so a stroke in any direction alternates."""
+    h, w = img.shape
+    d = rng.uniform(3.0, 6.0)
+    yy, xx = np.mgrid[0:h, 0:w]
+    on = ((np.floor((yy + rng.uniform(0, d)) / d) + np.floor((xx + rng.uniform(0, d)) / d)) % 2) == 0
+    return np.where((img < 128) & on, 0, 255).astype(np.uint8)
+
+
+def outline_sketch(shaded: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A hand-drawn outline of a shaded render: jittery strokes, dashed half the time."""
+    line = outline(shaded)
+    return sketchify(dotted(line, rng) if rng.random() < 0.5 else line, rng, strength=1.2)

