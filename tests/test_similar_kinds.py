@@ -58,3 +58,21 @@ def test_more_like_this_orders_by_the_example_part_which_is_never_a_result():
     itself = Candidate("EX", "ex", "k", None, None, b"", 1.0, [0, 0, 0], 0.0, [])
     out = similar_kinds.order(res, views, [itself], k=5, anchor="EX")
     assert [r.part_number for r in out.results] == ["COPY", "KIN", "OTHER"]
+
+
+def test_the_image_side_breaks_ties_the_view_sets_cannot():
+    """Two parts whose views are as near the best's: the one whose rendered look (pooled image
+    embedding) is nearer comes first; a part without one takes the others' median term."""
+    best = _views(30)
+    a, b = _views(31, around=best), _views(32, around=best)
+    look = np.eye(4, dtype=np.float32)
+    images = {"BEST": look[0], "A": (look[0] + look[1]) / np.sqrt(2), "B": look[1]}
+    res = SearchResult("q", [_result("BEST", 0.95), _result("X", 0.9), _result("A", 0.3), _result("B", 0.2)])
+    views = {"BEST": best, "X": best, "A": a, "B": b}
+    plain = [r.part_number for r in similar_kinds.order(res, views, [], k=4).results]
+    res = SearchResult("q", [_result("BEST", 0.95), _result("X", 0.9), _result("A", 0.3), _result("B", 0.2)])
+    seen = [r.part_number for r in similar_kinds.order(res, views, [], k=4, images=images).results]
+    assert plain[2:] == ["B", "A"] and seen[2:] == ["A", "B"], (plain, seen)
+    d = similar_kinds.kind_distance(best, [a, b], look[0], [look[1], None])
+    assert d[0] - similar_kinds.view_set_distance(best, [a])[0] == pytest.approx(similar_kinds.W_IMAGE)
+    assert d[1] - similar_kinds.view_set_distance(best, [b])[0] == pytest.approx(similar_kinds.W_IMAGE)
