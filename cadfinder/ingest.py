@@ -314,8 +314,10 @@ def _upsert(conn, row: dict) -> str:
     vals = sql.SQL(", ").join(sql.Placeholder(c) for c in COLUMNS)
     updates = sql.SQL(", ").join(sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
                                  for c in COLUMNS if c not in ("part_number", "revision"))
+    # A rewritten row's words may have changed: they are embedded again after the ingestion (embed_words).
     q = sql.SQL("INSERT INTO cad_models ({}) VALUES ({}) ON CONFLICT (part_number, revision) DO UPDATE SET {}, "
-                "modified_at = now(), description_embedding = NULL, description_model = NULL RETURNING (xmax = 0)").format(cols, vals, updates)
+                "modified_at = now(), description_embedding = NULL, description_model = NULL "
+                "RETURNING (xmax = 0)").format(cols, vals, updates)
     with conn.transaction():
         inserted = conn.execute(q, {c: row[c] for c in COLUMNS}).fetchone()[0]
         model_id = conn.execute("SELECT id FROM cad_models WHERE part_number = %s AND revision = %s",

@@ -32,8 +32,9 @@ def semantic_candidates(k: int) -> int:
 @dataclass
 class Engines:
     """What queries run on. `geometry`, `clip` and `sentences` return the loaded Searcher, CLIP
-    model and sentence encoder (loading them on first use: the executors run them as steps, the app's off its UI thread);
-    `warnings` keeps what a session checks once (how many parts lack current embeddings)."""
+    model and sentence encoder (loading them on first use: the executors run them as steps, the
+    app's off its UI thread); `warnings` keeps what a session checks once (how many parts lack
+    current embeddings)."""
 
     geometry: Callable[[], search.Searcher] | None = None
     clip: Callable[[], object] | None = None

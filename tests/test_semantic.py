@@ -176,6 +176,8 @@ def test_eval_clip_command(ingested, small_catalog):
     for kind in ("text", "sketch"):
         assert out[kind]["family_precision_at_k"] >= 0.6 and out[kind]["queries"] == 6, out[kind]
         assert out[kind]["latency_ms_p50"] > 0
+    assert out["outline"]["queries"] == 6 and 0 <= out["outline"]["family_precision_at_k"] <= 1
+    assert 0 < out["text"]["family_precision_at_k_attainable"] <= 1
 
 
 def test_eval_clip_calibrates_text_and_sketch_scores(ingested, small_catalog):

@@ -120,7 +120,8 @@ def evaluate(conn, clip, catalog: str | Path, queries: int = 96, k: int = 10, ef
             if split in splits and (sp == split).any():
                 out[kind][f"family_precision_at_k_{label}_queries"] = round(float(pa[sp == split].mean()), 3)
                 if attainable:
-                    out[kind][f"family_precision_at_k_attainable_{label}_queries"] = round(float(at[sp == split].mean()), 3)
+                    key = f"family_precision_at_k_attainable_{label}_queries"
+                    out[kind][key] = round(float(at[sp == split].mean()), 3)
         out[kind] |= {"exact_part_recall_at_k": round(float(np.mean(hit)), 3),
                       "latency_ms_p50": round(float(np.median(lat)), 1),
                       "latency_ms_p95": round(float(np.percentile(lat, 95)), 1),
