@@ -70,9 +70,10 @@ def test_sketch_search_and_canvas_editing(window, loop):
     assert np.array_equal(before, c.to_grey())
     assert window.query_kind() == "sketch"
     res = run(loop, window.search())
-    # A ring around a bore: k parts, the first of them round ones with a bore.
+    # A ring around a bore: k parts, the first of them round ones with a bore (a shaft collar too).
     assert len(res.results) == window.k.value() == 12
-    assert {r.family for r in res.results[:3]} <= {"flange", "bushing", "pulley", "spur_gear", "shaft", "fastener"}
+    round_ones = {"flange", "bushing", "pulley", "spur_gear", "shaft", "fastener", "clamp"}
+    assert {r.family for r in res.results[:3]} <= round_ones
     c.clear()
     assert c.is_empty()
 

@@ -76,7 +76,7 @@ def test_ingest_embeds_words_and_a_synonym_finds_the_part(ingested, library, sma
             assert missing == 0
             conn.commit()
             searcher = SemanticSearcher(conn, models.clip(library))
-            top = [r.part_number for r in searcher.search_text("focusing knob for a camera mount", k=3).results]
+            top = [r.part_number for r in searcher.search_text("ribbed finger wheel for a camera stand", k=3).results]
             assert top[0] == described, top
 
             (folder / f"{described}.json").write_text(json.dumps(

