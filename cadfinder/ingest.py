@@ -499,7 +499,7 @@ def embed_words(conn) -> dict:
     from cadfinder import models
     from cadfinder.embeddings import part_words
 
-    return part_words.backfill(conn, models.sentences())
+    return part_words.backfill(conn, models.sentences)
 
 
 def _split_assemblies(files: list[PartFile], staging: Path, summary: IngestSummary) -> tuple[list[PartFile], list]:

@@ -101,13 +101,9 @@ def implicit_file(path: str | Path, dev: str = "cpu"):
 def implicit_version(path: str | Path) -> str:
     """A short digest of the weights file: stored beside each part's codes, so a part encoded by
     other weights is found and re-encoded (`cadfinder embed`)."""
-    import hashlib
+    from cadfinder.deepsdf.weights import file_sha256
 
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return "implicit-" + h.hexdigest()[:12]
+    return "implicit-" + file_sha256(path)[:12]
 
 
 def clip_path(settings: Settings) -> Path:

@@ -16,6 +16,17 @@ from safetensors.torch import load_file, save_file
 from cadfinder.errors import InputError
 
 
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a weights file (hex), read a megabyte at a time."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def save(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict) -> Path:
     """Write tensors atomically with JSON-encoded metadata values."""
     path = Path(path)

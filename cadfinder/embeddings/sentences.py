@@ -11,13 +11,13 @@ SHA-256 before it is loaded.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from cadfinder.deepsdf.weights import file_sha256
 from cadfinder.errors import CadfinderError
 
 DIM = 384  # cad_models.description_embedding is vector(384)
@@ -39,21 +39,17 @@ def check_weights(folder: Path) -> None:
     path = folder / "model.safetensors"
     if not path.is_file():
         raise CadfinderError(f"sentence model weights missing: {path}")
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    if h.hexdigest() != WEIGHTS_SHA256:
+    digest = file_sha256(path)
+    if digest != WEIGHTS_SHA256:
         raise CadfinderError(f"{path} is not the {MODEL_NAME} file cadfinder was measured with "
-                             f"(sha256 {h.hexdigest()[:12]}..., expected {WEIGHTS_SHA256[:12]}...)")
+                             f"(sha256 {digest[:12]}..., expected {WEIGHTS_SHA256[:12]}...)")
 
 
 @dataclass
 class SentenceModel:
-    """Encodes texts as (N, 384) float32 L2-normalised rows."""
+    """Encodes texts as (N, 384) float32 L2-normalised rows (the encoder of VERSION)."""
 
     model: object
-    version: str = VERSION
 
     def embed(self, texts: list[str], batch: int = 64) -> np.ndarray:
         if not texts:
