@@ -6,7 +6,8 @@ the re-rank runs).
 Baselines, in the same process: the same queries with the HNSW indexes disabled (exact scans),
 so the ratio shows what the index buys at this library size; and the scan and mesh queries
 re-ranked through every stage, without the early answer of a settled re-rank
-(rerank.SETTLED_MARGIN), with how many queries it settled and whether their answers differ.
+(rerank.SETTLED_MARGIN), and with every pose judged in full (no quick judgement first,
+rerank.JUDGE_AGAIN), with how many queries settled and whether their answers differ.
 
     python bench/bench_query_latency.py [--catalog DIR] [--queries 20]   (uses the configured library)
 """
@@ -84,15 +85,16 @@ def main() -> None:
                     ts.append({**r.timings_ms, "wall": wall, "first": first.get("first", wall)})
                 rows[(tag, kind)] = {k: float(np.median([x.get(k, 0.0) for x in ts]))
                                      for k in ("encode", "database", "rerank", "first", "wall")}
-        # The re-rank through every stage against the one that stops when the answer is settled.
+        # The re-rank as shipped against one through every stage and one that judges every pose in full.
         from cadfinder import rerank
 
         rerank_ms, settled, same = {}, {}, {}
-        real_settled = rerank.settled
-        for mode in ("early answer", "every stage"):
+        real_settled, judge_again = rerank.settled, rerank.JUDGE_AGAIN
+        for mode in ("early answer", "every stage", "judged in full"):
             verdicts = []
             rerank.settled = (lambda ranked: verdicts.append(real_settled(ranked)) or verdicts[-1]) \
-                if mode == "early answer" else (lambda ranked: False)
+                if mode != "every stage" else (lambda ranked: False)
+            rerank.JUDGE_AGAIN = float("inf") if mode == "judged in full" else judge_again
             try:
                 for kind, clouds, metric in (("partial scan", scans, True), ("scan any pose", posed, False),
                                              ("full mesh", meshes, True)):
@@ -106,21 +108,21 @@ def main() -> None:
                     if mode == "early answer":
                         settled[kind] = n_settled
             finally:
-                rerank.settled = real_settled
+                rerank.settled, rerank.JUDGE_AGAIN = real_settled, judge_again
     print(f"\n{'modality':16s} {'index':11s} {'encode':>8s} {'database':>9s} {'rerank':>8s} {'first':>8s} "
           f"{'total':>8s}  (median ms)")
     for (tag, kind), v in rows.items():
         print(f"{kind:16s} {tag:11s} {v['encode']:8.1f} {v['database']:9.1f} {v['rerank']:8.1f} {v['first']:8.1f} "
               f"{v['wall']:8.1f}")
-    print(f"\n{'re-rank':16s} {'every stage':>12s} {'early answer':>13s}  (median ms)  ratio  settled  same top-1"
-          "  right top-1 (early / every stage)")
+    print(f"\n{'re-rank':16s} {'every stage':>12s} {'judged in full':>15s} {'as shipped':>11s}  (median ms)  ratios"
+          "  settled  same top-1  right top-1 (as shipped / every stage / judged in full)")
     for kind in ("partial scan", "scan any pose", "full mesh"):
-        a, b = rerank_ms[("every stage", kind)], rerank_ms[("early answer", kind)]
-        early, every = same[kind]
-        agree = sum(x == y for x, y in zip(early, every))
-        right = [sum(x == pn for x, pn in zip(tops, picked)) for tops in (early, every)]
-        print(f"{kind:16s} {a:12.1f} {b:13.1f}  x{a / b:.2f}  {settled[kind]}/{len(picked)}  {agree}/{len(picked)}"
-              f"  {right[0]} / {right[1]}")
+        a, c, b = (rerank_ms[(m, kind)] for m in ("every stage", "judged in full", "early answer"))
+        early, every, full = same[kind]
+        agree = sum(x == y == z for x, y, z in zip(early, every, full))
+        right = [sum(x == pn for x, pn in zip(tops, picked)) for tops in (early, every, full)]
+        print(f"{kind:16s} {a:12.1f} {c:15.1f} {b:11.1f}  x{a / b:.2f} x{c / b:.2f}  {settled[kind]}/{len(picked)}"
+              f"  {agree}/{len(picked)}  {right[0]} / {right[1]} / {right[2]}")
     print("\nexact / HNSW database time:")
     for kind in ("text", "sketch", "partial scan", "scan any pose", "full mesh", "more like this"):
         a, b = rows[("HNSW", kind)]["database"], rows[("exact scan", kind)]["database"]

@@ -10,11 +10,13 @@ of a plain loop):
                    VIEW_POINTS points (which tells the right part better than the screen's cost)
     careful_fit    the `fitted` best, and the k-NN lists' KNN_FIRST first whatever their screen:
                    FIT_ITERATIONS steps on FIT_POINTS points (fit plus missing coverage)
-    judge          each fitted candidate's poses on JUDGE_POINTS points: its residual
+    judge          each fitted candidate's poses on JUDGE_QUICK_POINTS, those near the best
+                   again on JUDGE_POINTS points: its residual
     settled        the best judged part ahead of the next by SETTLED_MARGIN: the answer; else
     polish         the POLISH_TOP best fitted again, from turned, deeper and flipped poses
     judge          their new poses
     every_view     the EVERY_VIEW_TOP best again, from every stored view of the part
+    judge          their new poses
     units check    (metric queries) all of it again at any scale when the best part does not fit
                    at its real size, or only loosely
 
@@ -45,6 +47,7 @@ COVERAGE_WEIGHT = 0.5  # weight of the missing-coverage term against the fit res
 COVERAGE_TRIM = 0.8  # fraction of the part's facing points the coverage counts (edges, dropouts)
 SIZE_WEIGHT = 0.1  # metric queries: cost per unit |log(fitted size / real size)|
 SCREEN_POINTS = 120  # query points for screening every pose start of every candidate
+SCREEN_ITERATIONS = 3  # ICP steps of every pose start in the screen
 SCREEN_KEEP = 4  # pose starts per candidate that the screen keeps
 SCREEN_PART_POINTS = 300  # part points the screen's coverage looks at
 SCREEN2_TOP = 60  # the best screened candidates that a second, closer screen orders
@@ -65,6 +68,10 @@ POLISH_SCREEN_ITERATIONS = 6
 POLISH_ITERATIONS = 10
 JUDGE_POINTS = 5000  # scan points the final judgement of each fitted candidate uses (candidate_fit.judge)
 JUDGE_POSES = 2  # of each fit's poses, the best (by the fit's cost) that are judged
+# Every pose is judged first with the scan-to-part term on JUDGE_QUICK_POINTS of the scan; only
+# those within JUDGE_AGAIN times the best judged so far are judged again on all JUDGE_POINTS.
+JUDGE_QUICK_POINTS = 1000
+JUDGE_AGAIN = 1.3
 # The careful fits' best judged part is the answer when the next part's residual is this many
 # times its own: polish and every_view then change nothing that matters (30 training-part
 # queries of each kind: of the 77 that cleared 1.10 all 77 kept the right part first; the
@@ -100,6 +107,7 @@ class QueryCloud:
     dense: np.ndarray = field(init=False)  # (VIEW_POINTS, 3), spread over the cloud
     dense_tree: NearestTree = field(init=False)
     _full_tree: NearestTree | None = field(default=None, init=False)
+    _quick: np.ndarray | None = field(default=None, init=False)
 
     def __post_init__(self):
         self.dense = scan_views.subsample(self.points, scan_views.VIEW_POINTS)
@@ -121,6 +129,13 @@ class QueryCloud:
         if self._full_tree is None:
             self._full_tree = NearestTree(scan_views.subsample(self.points, JUDGE_POINTS))
         return self._full_tree
+
+    @property
+    def quick(self) -> np.ndarray:
+        """(JUDGE_QUICK_POINTS, 3) random points of the judge's, for its quick judgement."""
+        if self._quick is None:
+            self._quick = scan_views.subsample(self.full_tree.data, JUDGE_QUICK_POINTS, seed=1)
+        return self._quick
 
 
 @dataclass
@@ -175,10 +190,12 @@ def starts_for(c: Candidate, frames: list, part_frame, metric: bool, every_view:
     return cf.Starts.concat(out)
 
 
-def judged(query_tree: NearestTree, regs: list, f: Fitting, metric: bool) -> np.ndarray:
-    """Each pose judged on the points in query_tree (candidate_fit.judge), plus its size cost."""
+def judged(query_tree: NearestTree, regs: list, f: Fitting, metric: bool,
+           scan_points: np.ndarray | None = None) -> np.ndarray:
+    """Each pose judged on the points in query_tree (candidate_fit.judge; the scan-to-part term on
+    `scan_points` only, when given), plus its size cost."""
     tree, normals, _ = f.part
-    return np.array([cf.judge(query_tree, g, tree, normals) for g in regs]) + size_cost(
+    return np.array([cf.judge(query_tree, g, tree, normals, scan_points=scan_points) for g in regs]) + size_cost(
         np.array([g.scale for g in regs]), f.candidate, metric)
 
 
@@ -212,7 +229,7 @@ def screen(q: QueryCloud, fittings: list[Fitting], map_: Map) -> list[Fitting]:
     def one(f: Fitting):
         tree, normals, part_frame = f.part
         kept, _ = cf.screen(q.small, tree, normals, starts_for(f.candidate, q.frames, part_frame, q.metric),
-                            keep=SCREEN_KEEP)
+                            iterations=SCREEN_ITERATIONS, keep=SCREEN_KEEP)
         _, r = cf.fit(q.small, q.dense_tree, tree, normals, kept, iterations=0, part_points=SCREEN_PART_POINTS,
                       **FIT_OPTIONS)
         r = r + size_cost(kept.scales, f.candidate, q.metric)
@@ -300,10 +317,25 @@ def polish(q: QueryCloud, ranked: list[Fitting], map_: Map) -> None:
 
 def judge(q: QueryCloud, ranked: list[Fitting], map_: Map) -> None:
     """The fits judged on few points so that they could try many poses; each fitted candidate's
-    poses not judged before are judged on all points (candidate_fit.judge), and the best judged
-    so far is its answer."""
+    poses not judged before are judged here (candidate_fit.judge), and the best judged so far is
+    its answer. Every pose is judged quickly first (the scan-to-part term on JUDGE_QUICK_POINTS);
+    only those within JUDGE_AGAIN times the best judged so far are judged on all points. A quick
+    judgement is 0.93-1.05 times the full one (docs/geometric-search.md), so the others could
+    not come first."""
     fitted = [f for f in ranked if f.fitted and len(f.poses) > f.judged]
-    for f, costs in zip(fitted, map_(lambda f: judged(q.full_tree, f.poses[f.judged:], f, q.metric), fitted)):
+    if not fitted:
+        return
+    if np.isinf(JUDGE_AGAIN):  # every pose in full at once (bench_query_latency's baseline)
+        judgements = map_(lambda f: judged(q.full_tree, f.poses[f.judged:], f, q.metric), fitted)
+    else:
+        judgements = map_(lambda f: judged(q.full_tree, f.poses[f.judged:], f, q.metric, q.quick), fitted)
+        best = min([float(c.min()) for c in judgements] + [f.result.residual for f in ranked if f.judged])
+        again = [(f, c, np.flatnonzero(c <= JUDGE_AGAIN * best)) for f, c in zip(fitted, judgements)]
+        again = [a for a in again if len(a[2])]
+        for (f, c, h), full in zip(again, map_(lambda a: judged(q.full_tree, [a[0].poses[a[0].judged + i] for i in a[2]],
+                                                                a[0], q.metric), again)):
+            c[h] = full
+    for f, costs in zip(fitted, judgements):
         h = int(np.argmin(costs))
         if f.judged == 0 or costs[h] < f.result.residual:
             _adopt(f, f.poses[f.judged + h], costs[h], q)
@@ -323,8 +355,8 @@ def every_view(q: QueryCloud, ranked: list[Fitting], map_: Map) -> None:
     from those whose descriptors matched best: on the hard one-view scans (a hinge leaf or a
     profile seen obliquely) the views nearest the true direction ranked anywhere from 10th to
     45th of 48 by descriptor. The starts are sorted by where they leave the scan before any step
-    (cheap); the best few are screened, fitted, and the best fits judged; a better judgement
-    replaces the candidate's answer."""
+    (cheap); the best few are screened and fitted, and the best fits go to the judge (a better
+    judgement replaces the candidate's answer)."""
 
     def one(f: Fitting):
         tree, normals, part_frame = f.part
@@ -333,14 +365,11 @@ def every_view(q: QueryCloud, ranked: list[Fitting], map_: Map) -> None:
         kept, _ = cf.screen(q.small, tree, normals, starts, keep=SCREEN_KEEP)
         regs, r = cf.fit(q.medium, q.dense_tree, tree, normals, kept, iterations=FIT_ITERATIONS,
                          part_points=FIT_PART_POINTS, **FIT_OPTIONS)
-        regs = [regs[h] for h in np.argsort(r + size_cost(kept.scales, f.candidate, q.metric))[:JUDGE_POSES]]
-        return regs, judged(q.full_tree, regs, f, q.metric)
+        return [regs[h] for h in np.argsort(r + size_cost(kept.scales, f.candidate, q.metric))[:JUDGE_POSES]]
 
     top = [f for f in ranked[:EVERY_VIEW_TOP] if f.fitted and f.candidate.view_frames]
-    for f, (regs, costs) in zip(top, map_(one, top)):
-        h = int(np.argmin(costs))
-        if costs[h] < f.result.residual:
-            _adopt(f, regs[h], costs[h], q)
+    for f, regs in zip(top, map_(one, top)):
+        f.poses += regs
 
 
 def units_look_wrong(best: Fitting, cal: dict) -> bool:
@@ -353,7 +382,7 @@ def fitted_order(q: QueryCloud, candidates: list[Candidate], part: Callable[[Can
                  map_: Map) -> list[Fitting]:
     """All stages but the units check: the candidates, best fitted first."""
     fittings = [Fitting(c, Result(c.part_number, 0.0, c.name, c.family, c.material, c.mass_kg, None, c.distance),
-                        part(c)) for c in candidates]
+                        sample) for c, sample in zip(candidates, map_(part, candidates))]
     screened = closer_screen(q, screen(q, fittings, map_), map_)
     careful_fit(q, screened, {c.part_number for c in candidates[:KNN_FIRST]}, n, map_)
     judge(q, fittings, map_)
@@ -364,6 +393,7 @@ def fitted_order(q: QueryCloud, candidates: list[Candidate], part: Callable[[Can
     judge(q, fittings, map_)
     _by_residual(fittings)
     every_view(q, fittings, map_)
+    judge(q, fittings, map_)
     _by_residual(fittings)
     return fittings
 

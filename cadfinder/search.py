@@ -9,6 +9,7 @@ fits judged on all points) -> calibrated score.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -246,6 +247,7 @@ class Searcher:
         self.candidates = candidates
         self.cal = calibration()
         self._trees: OrderedDict[str, tuple] = OrderedDict()  # least recently used first
+        self._trees_lock = threading.Lock()
         # The re-rank's candidates are fitted on these threads (KD-tree queries and the compiled
         # kernels run without the GIL: two threads re-rank x1.2-1.3 faster than one on two cores,
         # where pykdtree's own OpenMP threads already use both for part of the time).
@@ -293,15 +295,17 @@ class Searcher:
     def _tree(self, pn: str, blob: bytes) -> tuple:
         """(KD-tree, unit normals, PCA frame) of a candidate's surface sample, cached across queries
         (the TREE_CACHE most recently used parts, about 0.3 MB each)."""
-        t = self._trees.get(pn)
-        if t is None:
-            pts, nrm = unpack_surface(blob)
-            t = (NearestTree(pts), nrm, pca_frames(pts)[0])
+        with self._trees_lock:  # the re-rank loads its candidates on its threads
+            t = self._trees.get(pn)
+            if t is not None:
+                self._trees.move_to_end(pn)
+                return t
+        pts, nrm = unpack_surface(blob)
+        t = (NearestTree(pts), nrm, pca_frames(pts)[0])
+        with self._trees_lock:
             self._trees[pn] = t
             while len(self._trees) > TREE_CACHE:
                 self._trees.popitem(last=False)
-        else:
-            self._trees.move_to_end(pn)
         return t
 
     def encode(self, points: np.ndarray, views: bool = True) -> QueryEncoding:

@@ -341,3 +341,22 @@ def test_candidate_fit_recovers_a_one_view_scan_pose():
     assert np.median(np.linalg.norm(fitted - truth, axis=1)) < 0.03
     assert best.scale == pytest.approx(1 / s.scale, rel=0.05)
     assert cost.min() < 0.03  # fit + missing coverage, unit-sphere units
+
+
+def test_a_quick_judgement_estimates_the_full_one():
+    """The judge's scan-to-part term on a random fifth of the scan: the same judgement on all
+    the points given as the few, and within a few percent of it on a fifth."""
+    from cadfinder.geometry import candidate_fit as cf
+    from cadfinder.geometry import scan_views
+    from cadfinder.geometry.nearest import NearestTree
+    from cadfinder.geometry.normalize import Registration
+
+    part = plate_with_boss(1.6)
+    s = scan.simulate_scan(part, scan.ScanSettings(points=5000), seed=2)
+    pts, nrm = sdf.sample_surface(part, 4096, np.random.default_rng(0))
+    tree, query_tree = NearestTree(pts), NearestTree(s.points)
+    reg = Registration(np.eye(3), 1.0, np.array([0.01, 0.0, 0.0]), 0.0)
+    full = cf.judge(query_tree, reg, tree, nrm)
+    assert cf.judge(query_tree, reg, tree, nrm, scan_points=s.points) == pytest.approx(full, rel=1e-12)
+    few = scan_views.subsample(s.points, 1000, seed=1)
+    assert cf.judge(query_tree, reg, tree, nrm, scan_points=few) == pytest.approx(full, rel=0.05)

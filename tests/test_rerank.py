@@ -70,3 +70,35 @@ def test_a_clear_answer_skips_polish_and_a_close_call_does_not(monkeypatch):
     assert [r.part_number for r in res.results] == ["PLATE", "ROD"] and ran == []
     res = search(["PLATE", "PLATE-COPY"])
     assert ran == ["polish"] and {r.part_number for r in res.results} == {"PLATE", "PLATE-COPY"}
+
+
+def test_the_judge_looks_closely_only_at_poses_near_the_best(monkeypatch):
+    """A scan of a plate judged at its true pose on the plate and on a rod: every pose gets the
+    quick judgement, only the plate's (near the best) the full one, which is the residual it
+    keeps; the rod keeps its quick residual, far above the plate's."""
+    from cadfinder.geometry import candidate_fit as cf
+    from cadfinder.geometry.normalize import Registration
+
+    plate = trimesh.util.concatenate([trimesh.creation.box((1.6, 1.0, 0.08)),
+                                      trimesh.creation.cylinder(0.15, 0.3).apply_translation([0.4, 0.2, 0.15])])
+    points = scan.simulate_scan(plate, scan.ScanSettings(points=3000), seed=1).points
+    q = rerank.QueryCloud(points, scan_views.query_frames(points), False)
+    fittings = []
+    for pn, mesh in (("PLATE", plate), ("ROD", trimesh.creation.cylinder(0.2, 1.8))):
+        c, part = _part(mesh, pn)
+        f = rerank.Fitting(c, Result(pn, 0.0, pn, None, None, None, None, 0.0), part)
+        f.best = (0.0, Registration(np.eye(3), 1.0, np.zeros(3), 0.0))
+        f.poses = [f.best[1]]
+        fittings.append(f)
+    looked = []
+    real = rerank.judged
+    monkeypatch.setattr(rerank, "judged", lambda tree, regs, f, metric, scan_points=None: (
+        looked.append((f.pn, scan_points is None)), real(tree, regs, f, metric, scan_points))[1])
+    rerank.judge(q, fittings, lambda fn, xs: [fn(x) for x in xs])
+    assert looked == [("PLATE", False), ("ROD", False), ("PLATE", True)]
+    plate_f, rod_f = fittings
+    tree, normals, _ = plate_f.part
+    assert plate_f.result.residual == cf.judge(q.full_tree, plate_f.poses[0], tree, normals)
+    assert rod_f.result.residual > rerank.JUDGE_AGAIN * plate_f.result.residual
+    assert plate_f.judged == rod_f.judged == 1
+
