@@ -35,6 +35,7 @@ class Filter:
     column: str
     op: str
     value: object
+    or_unknown: bool = False  # also keep rows where the column is NULL (the library does not know)
 
     def __str__(self) -> str:
         return f"{self.column}{self.op}{self.value}"
@@ -83,6 +84,9 @@ def to_sql(filters: list[Filter]) -> tuple[sql.Composable, dict]:
         elif f.column in COUNT_KEYS:
             parts.append(sql.SQL("(coalesce((feature_counts->>{})::float8, 0) {} {})").format(
                 sql.Literal(f.column), sql.SQL(f.op), sql.Placeholder(key)))
+        elif f.or_unknown:
+            parts.append(sql.SQL("({col} {} {} OR {col} IS NULL)").format(sql.SQL(f.op), sql.Placeholder(key),
+                                                                         col=sql.Identifier(f.column)))
         else:
             parts.append(sql.SQL("({} {} {})").format(sql.Identifier(f.column), sql.SQL(f.op), sql.Placeholder(key)))
     if not parts:

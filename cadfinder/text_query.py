@@ -4,9 +4,11 @@
         holes=6 (boost), mass_kg<2 (filter), text "flange with bolt holes"
     "M8 hex bolt 40 mm"  -> thread M8 (boost), length 40 mm (boost), text "hex bolt"
 
-Materials and mass limits are hard filters (a designer who names them means them); counts,
-thread sizes and dimensions are score boosts, since a part's "holes" may count differently
-from the designer's and dimensions are approximate.
+Materials and mass limits are filters (a designer who names them means them), but a material
+keeps the parts whose material the library does not know (a bare STL has none, and "a steel
+cap screw" should still find its cap screws); counts, thread sizes and dimensions are score
+boosts, since a part's "holes" may count differently from the designer's and dimensions are
+approximate. `--where material=...` stays a hard filter.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class Constraint:
 
     def as_filter(self) -> Filter | None:
         if self.kind == "material":
-            return Filter("material", "=", self.value)
+            return Filter("material", "=", self.value, or_unknown=True)
         if self.kind == "mass":
             return Filter("mass_kg", self.op, self.value)
         return None

@@ -78,6 +78,10 @@ def test_ingest_embeds_words_and_a_synonym_finds_the_part(ingested, library, sma
             searcher = SemanticSearcher(conn, models.clip(library))
             top = [r.part_number for r in searcher.search_text("ribbed finger wheel for a camera stand", k=3).results]
             assert top[0] == described, top
+            # A material in the words: the described part's material is unknown, and it stays.
+            top = [r.part_number for r in searcher.search_text("ribbed finger wheel for a camera stand in aluminium",
+                                                               k=3).results]
+            assert top[0] == described, top
 
             (folder / f"{described}.json").write_text(json.dumps(
                 {"part_number": described, "name": "Widget 7", "description": "sheet metal drip tray"}))
