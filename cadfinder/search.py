@@ -92,6 +92,9 @@ _KNN_COLS = sql.SQL("m.part_number, m.name, m.family, m.material, m.mass_kg, m.s
                     "m.norm_offset")
 # The frames of all a part's stored views (the re-rank's every_view stage): only a re-rank by
 # views uses them, so only its statements select them (about 40 ms of a query's 150 candidates).
+# A part's row without what only a re-rank needs (its surface sample, its views' frames).
+_KNN_LIGHT_COLS = sql.SQL("m.part_number, m.name, m.family, m.material, m.mass_kg, NULL::bytea, m.norm_scale, "
+                          "m.norm_offset, NULL::real[]")
 _VIEW_FRAMES_COL = sql.SQL("(SELECT array_agg(v.frame ORDER BY v.view) FROM scan_view_descriptors v "
                            "WHERE v.model_id = m.id)")
 VIEW_CANDIDATES = 100  # parts brought in by their best-matching scan views
@@ -160,10 +163,11 @@ def knn_statements(query: QueryEncoding, n: int, where: list, exclude: str | Non
 
 
 def view_statement(descriptors: np.ndarray, where: list, n_parts: int = VIEW_CANDIDATES, est=None,
-                   exclude: str | None = None) -> tuple[sql.Composable, dict]:
+                   exclude: str | None = None, shapes: bool = True) -> tuple[sql.Composable, dict]:
     """SQL for the n_parts parts whose stored scan views come nearest any of the descriptors
     (D, 512), filters applied: candidate rows with, per part, its best views' frames and which
-    descriptor each matched."""
+    descriptor each matched; without `shapes`, no surface samples and view frames (the rows
+    are not re-ranked)."""
     from pgvector import HalfVector
 
     from cadfinder.db import knn_plan
@@ -172,7 +176,7 @@ def view_statement(descriptors: np.ndarray, where: list, n_parts: int = VIEW_CAN
     cond, params = _filter_sql(where, exclude)
     params |= {"qs": [HalfVector(d) for d in descriptors], "nv": 4 * n_parts, "nview": n_parts,
                "seeds": SEEDS_PER_PART}
-    cols = sql.SQL(", ").join([_KNN_COLS, _VIEW_FRAMES_COL])
+    cols = sql.SQL(", ").join([_KNN_COLS, _VIEW_FRAMES_COL]) if shapes else _KNN_LIGHT_COLS
     # Each query frame compares its descriptor with every view of every part the filter keeps.
     order = knn_plan.distance(sql.SQL("d.descriptor"), sql.SQL("q.v"), knn_plan.exact(
         where, est, scan_views.VIEW_COUNT * len(descriptors)))

@@ -136,7 +136,7 @@ def similar_after_match(res: SearchResult, k: int, where: list | None = None, es
         res.results = res.results[:k]
         return res
     best_views, best_image = unpack_views(rows[0][1]), rows[0][2]
-    statement = search.view_statement(best_views, where or [], LIBRARY_NEIGHBOURS, est)
+    statement = search.view_statement(best_views, where or [], LIBRARY_NEIGHBOURS, est, shapes=False)
     neighbours = search.merge_knn([(yield Fetch(*statement))])
     wanted = [pn for pn in [r.part_number for r in res.results] + [c.part_number for c in neighbours] if pn != best]
     rows = yield Fetch(VIEWS_SQL, (wanted,))
