@@ -92,11 +92,11 @@ _KNN_COLS = sql.SQL("m.part_number, m.name, m.family, m.material, m.mass_kg, m.s
                     "m.norm_offset")
 # The frames of all a part's stored views (the re-rank's every_view stage): only a re-rank by
 # views uses them, so only its statements select them (about 40 ms of a query's 150 candidates).
+_VIEW_FRAMES_COL = sql.SQL("(SELECT array_agg(v.frame ORDER BY v.view) FROM scan_view_descriptors v "
+                           "WHERE v.model_id = m.id)")
 # A part's row without what only a re-rank needs (its surface sample, its views' frames).
 _KNN_LIGHT_COLS = sql.SQL("m.part_number, m.name, m.family, m.material, m.mass_kg, NULL::bytea, m.norm_scale, "
                           "m.norm_offset, NULL::real[]")
-_VIEW_FRAMES_COL = sql.SQL("(SELECT array_agg(v.frame ORDER BY v.view) FROM scan_view_descriptors v "
-                           "WHERE v.model_id = m.id)")
 VIEW_CANDIDATES = 100  # parts brought in by their best-matching scan views
 # Parts 31st-50th by the shape latent are screened too (a catalog-pose scan of a hinge was 41st,
 # and first once its own-coordinates start was fitted); the careful fit still takes `candidates`.
