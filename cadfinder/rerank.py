@@ -325,15 +325,18 @@ def judge(q: QueryCloud, ranked: list[Fitting], map_: Map) -> None:
     fitted = [f for f in ranked if f.fitted and len(f.poses) > f.judged]
     if not fitted:
         return
-    if np.isinf(JUDGE_AGAIN):  # every pose in full at once (bench_query_latency's baseline)
-        judgements = map_(lambda f: judged(q.full_tree, f.poses[f.judged:], f, q.metric), fitted)
-    else:
-        judgements = map_(lambda f: judged(q.full_tree, f.poses[f.judged:], f, q.metric, q.quick), fitted)
+    quick = None if np.isinf(JUDGE_AGAIN) else q.quick  # inf: every pose in full (bench_query_latency's baseline)
+    judgements = map_(lambda f: judged(q.full_tree, f.poses[f.judged:], f, q.metric, quick), fitted)
+    if quick is not None:
         best = min([float(c.min()) for c in judgements] + [f.result.residual for f in ranked if f.judged])
         again = [(f, c, np.flatnonzero(c <= JUDGE_AGAIN * best)) for f, c in zip(fitted, judgements)]
         again = [a for a in again if len(a[2])]
-        for (f, c, h), full in zip(again, map_(lambda a: judged(q.full_tree, [a[0].poses[a[0].judged + i] for i in a[2]],
-                                                                a[0], q.metric), again)):
+
+        def in_full(a) -> np.ndarray:
+            f, _, h = a
+            return judged(q.full_tree, [f.poses[f.judged + i] for i in h], f, q.metric)
+
+        for (_, c, h), full in zip(again, map_(in_full, again)):
             c[h] = full
     for f, costs in zip(fitted, judgements):
         h = int(np.argmin(costs))
