@@ -6,8 +6,9 @@ the re-rank runs).
 Baselines, in the same process: the same queries with the HNSW indexes disabled (exact scans),
 so the ratio shows what the index buys at this library size; and the scan and mesh queries
 re-ranked through every stage, without the early answer of a settled re-rank
-(rerank.SETTLED_MARGIN), and with every pose judged in full (no quick judgement first,
-rerank.JUDGE_AGAIN), with how many queries settled and whether their answers differ.
+(rerank.SETTLED_MARGIN), with every pose judged in full (no quick judgement first,
+rerank.JUDGE_AGAIN), and with the screens on the parts' KD-trees instead of their look-up tables
+(rerank.SCREEN_LOOK_UP), with how many queries settled and whether their answers differ.
 
     python bench/bench_query_latency.py [--catalog DIR] [--queries 20]   (uses the configured library)
 """
@@ -85,16 +86,18 @@ def main() -> None:
                     ts.append({**r.timings_ms, "wall": wall, "first": first.get("first", wall)})
                 rows[(tag, kind)] = {k: float(np.median([x.get(k, 0.0) for x in ts]))
                                      for k in ("encode", "database", "rerank", "first", "wall")}
-        # The re-rank as shipped against one through every stage and one that judges every pose in full.
+        # The re-rank as shipped against one through every stage, one that judges every pose in
+        # full and one that screens on the parts' trees.
         from cadfinder import rerank
 
         rerank_ms, settled, same = {}, {}, {}
         real_settled, judge_again = rerank.settled, rerank.JUDGE_AGAIN
-        for mode in ("early answer", "every stage", "judged in full"):
+        for mode in ("early answer", "every stage", "judged in full", "screened on trees"):
             verdicts = []
             rerank.settled = (lambda ranked: verdicts.append(real_settled(ranked)) or verdicts[-1]) \
                 if mode != "every stage" else (lambda ranked: False)
             rerank.JUDGE_AGAIN = float("inf") if mode == "judged in full" else judge_again
+            rerank.SCREEN_LOOK_UP = mode != "screened on trees"
             try:
                 for kind, clouds, metric in (("partial scan", scans, True), ("scan any pose", posed, False),
                                              ("full mesh", meshes, True)):
@@ -108,21 +111,23 @@ def main() -> None:
                     if mode == "early answer":
                         settled[kind] = n_settled
             finally:
-                rerank.settled, rerank.JUDGE_AGAIN = real_settled, judge_again
+                rerank.settled, rerank.JUDGE_AGAIN, rerank.SCREEN_LOOK_UP = real_settled, judge_again, True
     print(f"\n{'modality':16s} {'index':11s} {'encode':>8s} {'database':>9s} {'rerank':>8s} {'first':>8s} "
           f"{'total':>8s}  (median ms)")
     for (tag, kind), v in rows.items():
         print(f"{kind:16s} {tag:11s} {v['encode']:8.1f} {v['database']:9.1f} {v['rerank']:8.1f} {v['first']:8.1f} "
               f"{v['wall']:8.1f}")
-    print(f"\n{'re-rank':16s} {'every stage':>12s} {'judged in full':>15s} {'as shipped':>11s}  (median ms)  ratios"
-          "  settled  same top-1  right top-1 (as shipped / every stage / judged in full)")
+    print(f"\n{'re-rank':16s} {'every stage':>12s} {'judged in full':>15s} {'on trees':>9s} {'as shipped':>11s}"
+          "  (median ms)  ratios  settled  same top-1  right top-1 (as shipped / every stage / judged in full / "
+          "on trees)")
     for kind in ("partial scan", "scan any pose", "full mesh"):
-        a, c, b = (rerank_ms[(m, kind)] for m in ("every stage", "judged in full", "early answer"))
-        early, every, full = same[kind]
-        agree = sum(x == y == z for x, y, z in zip(early, every, full))
-        right = [sum(x == pn for x, pn in zip(tops, picked)) for tops in (early, every, full)]
-        print(f"{kind:16s} {a:12.1f} {c:15.1f} {b:11.1f}  x{a / b:.2f} x{c / b:.2f}  {settled[kind]}/{len(picked)}"
-              f"  {agree}/{len(picked)}  {right[0]} / {right[1]} / {right[2]}")
+        a, c, d, b = (rerank_ms[(m, kind)] for m in ("every stage", "judged in full", "screened on trees",
+                                                      "early answer"))
+        tops = same[kind]
+        agree = sum(len(set(x)) == 1 for x in zip(*tops))
+        right = [sum(x == pn for x, pn in zip(t, picked)) for t in tops]
+        print(f"{kind:16s} {a:12.1f} {c:15.1f} {d:9.1f} {b:11.1f}  x{a / b:.2f} x{c / b:.2f} x{d / b:.2f}"
+              f"  {settled[kind]}/{len(picked)}  {agree}/{len(picked)}  {' / '.join(map(str, right))}")
     print("\nexact / HNSW database time:")
     for kind in ("text", "sketch", "partial scan", "scan any pose", "full mesh", "more like this"):
         a, b = rows[("HNSW", kind)]["database"], rows[("exact scan", kind)]["database"]

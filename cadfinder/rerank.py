@@ -6,6 +6,7 @@ threads: each candidate's fit depends only on its own inputs, so the order of th
 of a plain loop):
 
     screen         every pose start of every candidate, a few ICP steps on SCREEN_POINTS points
+                   (the part's nearest samples looked up in a table: SCREEN_LOOK_UP)
     closer_screen  the SCREEN2_TOP best: a few fit steps both ways, judged on the query's
                    VIEW_POINTS points (which tells the right part better than the screen's cost)
     careful_fit    the `fitted` best, and the k-NN lists' KNN_FIRST first whatever their screen:
@@ -21,7 +22,7 @@ of a plain loop):
                    at its real size, or only loosely
 
 `run` chains them. The fits themselves (starts, screen, fit, judge) are geometry.candidate_fit;
-a candidate's surface sample comes as `part(candidate)` -> (KD-tree, unit normals, PCA frame).
+a candidate's surface sample comes as `part(candidate)` -> search.PartSample (KD-tree, normals, PCA frame).
 Lengths are in the candidate's canonical (unit-sphere) units; a residual is a trimmed mean
 distance there.
 """
@@ -38,7 +39,7 @@ from cadfinder.geometry import candidate_fit as cf
 from cadfinder.geometry import scan_views
 from cadfinder.geometry.nearest import NearestTree
 from cadfinder.geometry.normalize import Registration
-from cadfinder.search import Candidate, Result, SearchResult, score_from_residual
+from cadfinder.search import Candidate, PartSample, Result, SearchResult, score_from_residual
 
 # Scale multipliers around a view match's estimate when the query's units are unknown (the
 # nearest stored view is up to ~15 degrees off the scan's direction, which moves its radius).
@@ -49,6 +50,10 @@ SIZE_WEIGHT = 0.1  # metric queries: cost per unit |log(fitted size / real size)
 SCREEN_POINTS = 120  # query points for screening every pose start of every candidate
 SCREEN_ITERATIONS = 3  # ICP steps of every pose start in the screen
 SCREEN_KEEP = 4  # pose starts per candidate that the screen keeps
+# The screens take the part's nearest samples from its look-up table (geometry.nearest_grid),
+# not its KD-tree: x10 quicker per query. On 240 training queries the same answers or better
+# (docs/experiments.md, session 22); False is the bench's baseline.
+SCREEN_LOOK_UP = True
 SCREEN_PART_POINTS = 300  # part points the screen's coverage looks at
 SCREEN2_TOP = 60  # the best screened candidates that a second, closer screen orders
 SCREEN2_ITERATIONS = 2
@@ -92,7 +97,6 @@ UNITS_LOOSE = 1.4
 FIT_OPTIONS = {"trim": FIT_TRIM, "coverage_trim": COVERAGE_TRIM, "coverage_weight": COVERAGE_WEIGHT,
                "slide": FIT_SLIDE}
 
-PartSample = tuple  # (KD-tree of the surface sample (N, 3), unit normals (N, 3), PCA Frame)
 Map = Callable[[Callable, list], list]  # fn over items, results in order (the searcher's threads)
 
 
@@ -170,7 +174,7 @@ def size_cost(scales: np.ndarray, c: Candidate, metric: bool) -> np.ndarray:
     return SIZE_WEIGHT * np.abs(np.log(np.asarray(scales) * c.norm_scale))
 
 
-def starts_for(c: Candidate, frames: list, part_frame, metric: bool, every_view: bool = False) -> cf.Starts:
+def starts_for(c: Candidate, frames: list, part: PartSample, metric: bool, every_view: bool = False) -> cf.Starts:
     """Pose starts for one candidate: its matched views (or its whole PCA frame), and for a
     metric query the real size and the part's own coordinates. With `every_view`, every stored
     view of the part instead, each under the query's two axis orders (the four sign flips of
@@ -179,7 +183,7 @@ def starts_for(c: Candidate, frames: list, part_frame, metric: bool, every_view:
     if every_view:
         pairs = [(frames[v], scan_views.frame_from_array(f)) for v in (0, 1) for f in c.view_frames]
     else:
-        pairs = [(frames[v], scan_views.frame_from_array(f)) for v, f in c.seeds] or [(frames[0], part_frame)]
+        pairs = [(frames[v], scan_views.frame_from_array(f)) for v, f in c.seeds] or [(frames[0], part.frame)]
     out = []
     for fq, fv in pairs:
         base = fv.scale / fq.scale
@@ -194,7 +198,7 @@ def judged(query_tree: NearestTree, regs: list, f: Fitting, metric: bool,
            scan_points: np.ndarray | None = None) -> np.ndarray:
     """Each pose judged on the points in query_tree (candidate_fit.judge; the scan-to-part term on
     `scan_points` only, when given), plus its size cost."""
-    tree, normals, _ = f.part
+    tree, normals = f.part.tree, f.part.normals
     return np.array([cf.judge(query_tree, g, tree, normals, scan_points=scan_points) for g in regs]) + size_cost(
         np.array([g.scale for g in regs]), f.candidate, metric)
 
@@ -227,9 +231,9 @@ def screen(q: QueryCloud, fittings: list[Fitting], map_: Map) -> list[Fitting]:
     their best screened pose's cost (fit plus coverage), best first."""
 
     def one(f: Fitting):
-        tree, normals, part_frame = f.part
-        kept, _ = cf.screen(q.small, tree, normals, starts_for(f.candidate, q.frames, part_frame, q.metric),
-                            iterations=SCREEN_ITERATIONS, keep=SCREEN_KEEP)
+        tree, normals = f.part.tree, f.part.normals
+        kept, _ = cf.screen(q.small, tree, normals, starts_for(f.candidate, q.frames, f.part, q.metric),
+                            iterations=SCREEN_ITERATIONS, keep=SCREEN_KEEP, exact=not SCREEN_LOOK_UP)
         _, r = cf.fit(q.small, q.dense_tree, tree, normals, kept, iterations=0, part_points=SCREEN_PART_POINTS,
                       **FIT_OPTIONS)
         r = r + size_cost(kept.scales, f.candidate, q.metric)
@@ -245,7 +249,7 @@ def closer_screen(q: QueryCloud, screened: list[Fitting], map_: Map) -> list[Fit
     query's dense points; they are ordered by that, ahead of the rest."""
 
     def one(f: Fitting) -> float:
-        tree, normals, _ = f.part
+        tree, normals = f.part.tree, f.part.normals
         regs, r = cf.fit(q.small, q.dense_tree, tree, normals, f.kept, iterations=SCREEN2_ITERATIONS,
                          part_points=SCREEN_PART_POINTS, **FIT_OPTIONS)
         return float(judged(q.dense_tree, [regs[h] for h in np.argsort(r)[:2]], f, q.metric).min())
@@ -265,7 +269,7 @@ def careful_fit(q: QueryCloud, screened: list[Fitting], first: set, n: int, map_
             f.result.residual = f.cost + UNREFINED_PENALTY
 
     def one(f: Fitting):
-        tree, normals, _ = f.part
+        tree, normals = f.part.tree, f.part.normals
         regs, r = cf.fit(q.medium, q.dense_tree, tree, normals, f.kept, iterations=FIT_ITERATIONS,
                          part_points=FIT_PART_POINTS, **FIT_OPTIONS)
         return regs, r, cf.distinct(regs, r, q.small, POLISH_DEPTH_POSES)
@@ -288,7 +292,7 @@ def polish(q: QueryCloud, ranked: list[Fitting], map_: Map) -> None:
     part's axes; a few steps on few points pick which go on to a full fit."""
 
     def one(f: Fitting):
-        tree, normals, part_frame = f.part
+        tree, normals = f.part.tree, f.part.normals
         best = f.best[1]
         # The turns of the best fit run a few steps on fewer points; the best two go on with all.
         starts = cf.turned_starts(best, q.medium, tree, normals, POLISH_TURNS)
@@ -305,7 +309,7 @@ def polish(q: QueryCloud, ranked: list[Fitting], map_: Map) -> None:
         # The best fit turned end for end and face for face about the part's axes (a nearly
         # symmetric part settles turned over) goes on as it is: after a few steps on few points
         # the right turn need not look best yet.
-        going_on += cf.flipped_starts(best, part_frame).registrations()
+        going_on += cf.flipped_starts(best, f.part.frame).registrations()
         return cf.fit(q.medium, q.dense_tree, tree, normals, cf.Starts.of(going_on), iterations=POLISH_ITERATIONS,
                       part_points=FIT_PART_POINTS, **FIT_OPTIONS)
 
@@ -362,10 +366,11 @@ def every_view(q: QueryCloud, ranked: list[Fitting], map_: Map) -> None:
     judgement replaces the candidate's answer)."""
 
     def one(f: Fitting):
-        tree, normals, part_frame = f.part
-        starts = starts_for(f.candidate, q.frames, part_frame, q.metric, every_view=True)
-        starts, _ = cf.screen(q.dense[:PRESCREEN_POINTS], tree, normals, starts, iterations=0, keep=PRESCREEN_KEEP)
-        kept, _ = cf.screen(q.small, tree, normals, starts, keep=SCREEN_KEEP)
+        tree, normals = f.part.tree, f.part.normals
+        starts = starts_for(f.candidate, q.frames, f.part, q.metric, every_view=True)
+        starts, _ = cf.screen(q.dense[:PRESCREEN_POINTS], tree, normals, starts, iterations=0, keep=PRESCREEN_KEEP,
+                              exact=not SCREEN_LOOK_UP)
+        kept, _ = cf.screen(q.small, tree, normals, starts, keep=SCREEN_KEEP, exact=not SCREEN_LOOK_UP)
         regs, r = cf.fit(q.medium, q.dense_tree, tree, normals, kept, iterations=FIT_ITERATIONS,
                          part_points=FIT_PART_POINTS, **FIT_OPTIONS)
         return [regs[h] for h in np.argsort(r + size_cost(kept.scales, f.candidate, q.metric))[:JUDGE_POSES]]

@@ -237,6 +237,23 @@ def _candidate(row: tuple) -> Candidate:
 TREE_CACHE = 512  # candidates' KD-trees a searcher keeps between queries
 
 
+class PartSample:
+    """A candidate's surface sample as the re-rank fits it: `tree` (NearestTree of the (N, 3)
+    points, canonical unit-sphere units), `normals` (N, 3) unit normals, and `frame`, the
+    sample's PCA frame, computed on first use (~1.3 ms: few candidates need it)."""
+
+    __slots__ = ("tree", "normals", "_frame")
+
+    def __init__(self, points: np.ndarray, normals: np.ndarray):
+        self.tree, self.normals, self._frame = NearestTree(points), normals, None
+
+    @property
+    def frame(self):
+        if self._frame is None:  # two threads may both compute it: the same frame
+            self._frame = pca_frames(self.tree.data)[0]
+        return self._frame
+
+
 class Searcher:
     """The geometric search's engine for many queries (one model load per process): encoding a
     query cloud and re-ranking candidates, which the query pipelines (cadfinder.queries) call as
@@ -296,16 +313,16 @@ class Searcher:
 
     # -- queries ------------------------------------------------------------------------------
 
-    def _tree(self, pn: str, blob: bytes) -> tuple:
-        """(KD-tree, unit normals, PCA frame) of a candidate's surface sample, cached across queries
-        (the TREE_CACHE most recently used parts, about 0.3 MB each)."""
+    def _tree(self, pn: str, blob: bytes) -> PartSample:
+        """A candidate's surface sample (KD-tree, normals, PCA frame), cached across queries
+        (the TREE_CACHE most recently used parts, about 0.3 MB each and 0.2 MB more once the
+        screen has made the tree's look-up table, geometry.nearest_grid)."""
         with self._trees_lock:  # the re-rank loads its candidates on its threads
             t = self._trees.get(pn)
             if t is not None:
                 self._trees.move_to_end(pn)
                 return t
-        pts, nrm = unpack_surface(blob)
-        t = (NearestTree(pts), nrm, pca_frames(pts)[0])
+        t = PartSample(*unpack_surface(blob))
         with self._trees_lock:
             self._trees[pn] = t
             while len(self._trees) > TREE_CACHE:
@@ -390,7 +407,7 @@ class Searcher:
         pts_tree = NearestTree(pts)
         results = []
         for c in rows:
-            tree, _, _ = self._tree(c.part_number, c.surface_sample)
+            tree = self._tree(c.part_number, c.surface_sample).tree
             # Both are in their canonical frames already: compare directly, both ways.
             r = shape_distance(pts, tree.data, stride=4, a_tree=pts_tree, b_tree=tree)
             results.append(Result(c.part_number, score_from_residual(r, self.cal), c.name, c.family, c.material,

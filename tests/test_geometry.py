@@ -315,14 +315,13 @@ def test_even_subsample_undoes_a_scans_uneven_density():
 
 
 def test_candidate_fit_recovers_a_one_view_scan_pose():
-    from scipy.spatial import cKDTree
-
     from cadfinder.geometry import candidate_fit as cf
     from cadfinder.geometry import scan_views
+    from cadfinder.geometry.nearest import NearestTree
 
     part = l_bracket()
     pts, nrm = sdf.sample_surface(part, 4096, np.random.default_rng(0))
-    tree = cKDTree(pts)
+    tree = NearestTree(pts)
     descs, frames = scan_views.part_views(part)
     s = scan.simulate_scan(part, scan.ScanSettings(points=3000, random_pose=True, scale_range=(0.2, 0.2)), seed=4)
     q = scan_views.subsample(s.points)
@@ -333,7 +332,7 @@ def test_candidate_fit_recovers_a_one_view_scan_pose():
     starts = cf.frame_pair_starts(qf[variant], fv, [fv.scale / qf[variant].scale * m for m in (0.95, 1.05)],
                                   matched_axes=True)
     kept, _ = cf.screen(q[:120], tree, nrm, starts)
-    regs, cost = cf.fit(q[:400], cKDTree(q), tree, nrm, kept)
+    regs, cost = cf.fit(q[:400], NearestTree(q), tree, nrm, kept)
     best = regs[int(np.argmin(cost))]
     # Ground truth: the part's points are (scan - t) / s @ R.
     truth = ((s.points - s.translation) / s.scale) @ s.rotation
@@ -360,3 +359,26 @@ def test_a_quick_judgement_estimates_the_full_one():
     assert cf.judge(query_tree, reg, tree, nrm, scan_points=s.points) == pytest.approx(full, rel=1e-12)
     few = scan_views.subsample(s.points, 1000, seed=1)
     assert cf.judge(query_tree, reg, tree, nrm, scan_points=few) == pytest.approx(full, rel=0.05)
+
+
+def test_the_look_up_table_finds_a_sample_next_to_the_nearest():
+    """The screen's approximate nearest samples: near the surface within about a cell of the
+    true nearest, far from it (beyond the table too) a real sample about as far; k = 1 only."""
+    from cadfinder.geometry import nearest_grid
+    from cadfinder.geometry.nearest import NearestTree
+
+    pts, _ = sdf.sample_surface(l_bracket(), 4096, np.random.default_rng(0))
+    tree = NearestTree(pts)
+    grid = tree.grid
+    assert tree.grid is grid  # made once, kept with the tree
+    rng = np.random.default_rng(1)
+    near = pts[rng.choice(len(pts), 2000)] + 0.02 * rng.normal(size=(2000, 3))
+    far = rng.normal(size=(500, 3)) * 3.0
+    for x, slack in ((near, 2 * nearest_grid.CELL), (far, 2 * nearest_grid.COARSE_CELL)):
+        d_true, _ = tree.query(x)
+        d, i = grid.query(x)
+        assert np.allclose(d, np.linalg.norm(x - pts[i], axis=1))
+        assert (d >= d_true - 1e-12).all() and (d - d_true <= slack).all()
+    assert np.median(grid.query(near)[0] - tree.query(near)[0]) < 0.01
+    with pytest.raises(ValueError):
+        grid.query(near, k=2)

@@ -7,9 +7,7 @@ import trimesh
 
 from cadfinder import rerank
 from cadfinder.geometry import kernels, scan, scan_views, sdf
-from cadfinder.geometry.nearest import NearestTree
-from cadfinder.geometry.normalize import pca_frames
-from cadfinder.search import Candidate, Result
+from cadfinder.search import Candidate, PartSample, Result
 
 
 def test_trimmed_mean_counts_the_smallest_masked_fraction():
@@ -42,8 +40,7 @@ def test_settled_needs_a_clear_margin_over_the_next_fitted_part():
 
 def _part(mesh: trimesh.Trimesh, pn: str):
     pts, nrm = sdf.sample_surface(mesh, 4096, np.random.default_rng(0))
-    return Candidate(pn, pn, "test", None, None, b"", 1.0, [0.0, 0.0, 0.0], 0.0, []), (
-        NearestTree(pts), nrm, pca_frames(pts)[0])
+    return Candidate(pn, pn, "test", None, None, b"", 1.0, [0.0, 0.0, 0.0], 0.0, []), PartSample(pts, nrm)
 
 
 def test_a_clear_answer_skips_polish_and_a_close_call_does_not(monkeypatch):
@@ -97,7 +94,7 @@ def test_the_judge_looks_closely_only_at_poses_near_the_best(monkeypatch):
     rerank.judge(q, fittings, lambda fn, xs: [fn(x) for x in xs])
     assert looked == [("PLATE", False), ("ROD", False), ("PLATE", True)]
     plate_f, rod_f = fittings
-    tree, normals, _ = plate_f.part
+    tree, normals = plate_f.part.tree, plate_f.part.normals
     assert plate_f.result.residual == cf.judge(q.full_tree, plate_f.poses[0], tree, normals)
     assert rod_f.result.residual > rerank.JUDGE_AGAIN * plate_f.result.residual
     assert plate_f.judged == rod_f.judged == 1

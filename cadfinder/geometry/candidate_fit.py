@@ -80,9 +80,12 @@ def own_frame_start(norm_offset, norm_scale: float) -> Starts:
 
 
 def screen(query: np.ndarray, tree: NearestTree, normals: np.ndarray, starts: Starts, iterations: int = 3,
-           keep: int = 4) -> tuple[Starts, np.ndarray]:
-    """A few ICP steps for every start; the `keep` best (by residual) and their residuals."""
-    rot, trans, res = icp(query, starts.rot, starts.trans, starts.scales, tree, normals, iterations)
+           keep: int = 4, exact: bool = False) -> tuple[Starts, np.ndarray]:
+    """A few ICP steps for every start; the `keep` best (by residual) and their residuals. The
+    part's nearest samples come from its look-up table (geometry.nearest_grid: rough poses need
+    only the right plane, and which starts are worth fitting), or with `exact` from its tree."""
+    rot, trans, res = icp(query, starts.rot, starts.trans, starts.scales, tree if exact else tree.grid, normals,
+                          iterations)
     top = np.argsort(res)[:keep]
     return Starts(rot[top], trans[top], starts.scales[top]), res[top]
 

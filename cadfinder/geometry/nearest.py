@@ -19,6 +19,17 @@ class NearestTree:
     def __init__(self, data: np.ndarray):
         self.data = np.ascontiguousarray(data, dtype=np.float64)
         self._tree = KDTree(self.data)
+        self._grid = None
+
+    @property
+    def grid(self):
+        """The same points' look-up table of approximate nearest neighbours
+        (geometry.nearest_grid), made on first use and kept with the tree."""
+        if self._grid is None:
+            from cadfinder.geometry.nearest_grid import NearestGrid
+
+            self._grid = NearestGrid.of(self)
+        return self._grid
 
     def query(self, x: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Distances and indices of the k nearest points to each of x (n, 3): (n,) arrays for
