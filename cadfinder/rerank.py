@@ -22,7 +22,8 @@ of a plain loop):
                    at its real size, or only loosely
 
 `run` chains them. The fits themselves (starts, screen, fit, judge) are geometry.candidate_fit;
-a candidate's surface sample comes as `part(candidate)` -> search.PartSample (KD-tree, normals, PCA frame).
+a candidate's surface sample comes as `part(candidate)` -> search.PartSample (KD-tree, normals,
+PCA frame).
 Lengths are in the candidate's canonical (unit-sphere) units; a residual is a trimmed mean
 distance there.
 """
