@@ -382,3 +382,9 @@ def test_the_look_up_table_finds_a_sample_next_to_the_nearest():
     assert np.median(grid.query(near)[0] - tree.query(near)[0]) < 0.01
     with pytest.raises(ValueError):
         grid.query(near, k=2)
+    # More points than int16 indices hold: the table's indices widen.
+    many = rng.normal(size=(40_000, 3))
+    many /= np.linalg.norm(many, axis=1, keepdims=True)
+    d, i = NearestTree(many).grid.query(many)
+    assert i.min() >= 0 and i.max() > np.iinfo(np.int16).max
+    assert np.allclose(d, np.linalg.norm(many - many[i], axis=1)) and d.max() < np.sqrt(3) * nearest_grid.CELL

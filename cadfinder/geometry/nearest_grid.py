@@ -26,12 +26,11 @@ _OPTS = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"
 
 
 @njit(**_OPTS)
-def _splat(points, lo, dims, cell, band):
-    """(prod(dims),) int32 table: per fine cell, the index of the sample nearest its centre
-    among the samples within `band` cells, else -1."""
+def _splat(points, lo, dims, cell, band, out):
+    """Fills `out` (prod(dims),), -1 on entry: per fine cell, the index of the sample nearest
+    its centre among the samples within `band` cells (else -1 stays)."""
     n0, n1, n2 = dims[0], dims[1], dims[2]
     best = np.full(n0 * n1 * n2, np.inf, np.float32)
-    out = np.full(n0 * n1 * n2, -1, np.int16)
     for s in range(points.shape[0]):
         p = points[s]
         c0 = int((p[0] - lo[0]) / cell)
@@ -91,7 +90,9 @@ class NearestGrid:
         pad = (BAND + 0.5) * CELL
         self._lo = self.data.min(0) - pad
         self._dims = np.ceil((self.data.max(0) + pad - self._lo) / CELL).astype(np.int64)
-        self._fine = _splat(self.data, self._lo, self._dims, CELL, BAND)
+        # int16 indices (a 4,096-point sample's table is ~0.2 MB), wider for larger point sets.
+        index = np.int16 if len(self.data) <= np.iinfo(np.int16).max else np.int32
+        self._fine = _splat(self.data, self._lo, self._dims, CELL, BAND, np.full(int(np.prod(self._dims)), -1, index))
         # The coarse table spans the fine one and a margin (points beyond it are clamped to its
         # border cells: far enough that only their distance, not their sample, matters).
         self._clo = self._lo - COARSE_CELL
