@@ -91,13 +91,13 @@ def main() -> None:
         from cadfinder import rerank
 
         rerank_ms, settled, same = {}, {}, {}
-        real_settled, judge_again = rerank.settled, rerank.JUDGE_AGAIN
+        real_settled, judge_again, look_up = rerank.settled, rerank.JUDGE_AGAIN, rerank.SCREEN_LOOK_UP
         for mode in ("early answer", "every stage", "judged in full", "screened on trees"):
             verdicts = []
             rerank.settled = (lambda ranked: verdicts.append(real_settled(ranked)) or verdicts[-1]) \
                 if mode != "every stage" else (lambda ranked: False)
             rerank.JUDGE_AGAIN = float("inf") if mode == "judged in full" else judge_again
-            rerank.SCREEN_LOOK_UP = mode != "screened on trees"
+            rerank.SCREEN_LOOK_UP = look_up and mode != "screened on trees"
             try:
                 for kind, clouds, metric in (("partial scan", scans, True), ("scan any pose", posed, False),
                                              ("full mesh", meshes, True)):
@@ -111,7 +111,7 @@ def main() -> None:
                     if mode == "early answer":
                         settled[kind] = n_settled
             finally:
-                rerank.settled, rerank.JUDGE_AGAIN, rerank.SCREEN_LOOK_UP = real_settled, judge_again, True
+                rerank.settled, rerank.JUDGE_AGAIN, rerank.SCREEN_LOOK_UP = real_settled, judge_again, look_up
     print(f"\n{'modality':16s} {'index':11s} {'encode':>8s} {'database':>9s} {'rerank':>8s} {'first':>8s} "
           f"{'total':>8s}  (median ms)")
     for (tag, kind), v in rows.items():
