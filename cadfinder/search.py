@@ -88,15 +88,16 @@ def session_statements(ef_search: int) -> list:
             sql.SQL("SET hnsw.iterative_scan = relaxed_order")]
 
 
-_KNN_COLS = sql.SQL("m.part_number, m.name, m.family, m.material, m.mass_kg, m.surface_sample, m.norm_scale, "
-                    "m.norm_offset")
+_ROW_COLS = ("m.part_number", "m.name", "m.family", "m.material", "m.mass_kg", "m.surface_sample", "m.norm_scale",
+             "m.norm_offset")  # in the order _candidate reads them
+_KNN_COLS = sql.SQL(", ".join(_ROW_COLS))
 # The frames of all a part's stored views (the re-rank's every_view stage): only a re-rank by
 # views uses them, so only its statements select them (about 40 ms of a query's 150 candidates).
 _VIEW_FRAMES_COL = sql.SQL("(SELECT array_agg(v.frame ORDER BY v.view) FROM scan_view_descriptors v "
                            "WHERE v.model_id = m.id)")
 # A part's row without what only a re-rank needs (its surface sample, its views' frames).
-_KNN_LIGHT_COLS = sql.SQL("m.part_number, m.name, m.family, m.material, m.mass_kg, NULL::bytea, m.norm_scale, "
-                          "m.norm_offset, NULL::real[]")
+_KNN_LIGHT_COLS = sql.SQL(", ".join("NULL::bytea" if c == "m.surface_sample" else c for c in _ROW_COLS)
+                          + ", NULL::real[]")
 VIEW_CANDIDATES = 100  # parts brought in by their best-matching scan views
 # Parts 31st-50th by the shape latent are screened too (a catalog-pose scan of a hinge was 41st,
 # and first once its own-coordinates start was fitted); the careful fit still takes `candidates`.
@@ -267,7 +268,7 @@ class Searcher:
         self.ef_search = ef_search
         self.candidates = candidates
         self.cal = calibration()
-        self._trees: OrderedDict[str, tuple] = OrderedDict()  # least recently used first
+        self._trees: OrderedDict[str, PartSample] = OrderedDict()  # least recently used first
         self._trees_lock = threading.Lock()
         # The re-rank's candidates are fitted on these threads (KD-tree queries and the compiled
         # kernels run without the GIL: two threads re-rank x1.2-1.3 faster than one on two cores,
