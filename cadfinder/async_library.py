@@ -107,7 +107,7 @@ class AsyncLibrary:
     def describe(self) -> str:
         return self.target.describe() if self.target else "not connected"
 
-    async def _fetch(self, query, params=None) -> list[tuple]:
+    async def _fetch(self, query, params=None, binary: bool = False) -> list[tuple]:
         """Rows of a read-only statement (the app never writes through this connection).
 
         A connection the server dropped (a restart, a failover, an idle timeout) is reopened and
@@ -118,7 +118,7 @@ class AsyncLibrary:
                 await self.open()
             try:
                 async with self._lock:
-                    cur = await self.conn.execute(query, params)
+                    cur = await self.conn.execute(query, params, binary=binary)
                     return await cur.fetchall()
             except psycopg.OperationalError as e:
                 dropped = self.conn.closed  # also when broken

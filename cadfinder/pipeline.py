@@ -32,6 +32,9 @@ class Fetch:
 
     statement: Any  # str or psycopg.sql.Composable
     params: Any = None
+    # Rows in PostgreSQL's binary format: a bytea (a surface sample, 48 KB) arrives as its bytes,
+    # not hex text to decode; float4 values arrive exact rather than as shortest decimals.
+    binary: bool = False
 
 
 @dataclass
@@ -93,15 +96,15 @@ def run(pipeline: Pipeline, conn, on_partial: Callable | None = None) -> Any:
         except StopIteration as done:
             return done.value
         if isinstance(step, Fetch):
-            result = conn.execute(step.statement, step.params).fetchall()
+            result = conn.execute(step.statement, step.params, binary=step.binary).fetchall()
             conn.commit()
         else:
             result = step.fn(*step.args)
 
 
-async def run_async(pipeline: Pipeline, fetch: Callable[[Any, Any], Awaitable[list]],
+async def run_async(pipeline: Pipeline, fetch: Callable[[Any, Any, bool], Awaitable[list]],
                     on_partial: Callable | None = None, on_step: Callable[[str], None] | None = None) -> Any:
-    """Execute a pipeline with `fetch(statement, params)` (an async connection's rows) and the
+    """Execute a pipeline with `fetch(statement, params, binary)` (an async connection's rows) and the
     Compute steps in worker threads; `on_step(label)` hears of each Compute as it starts."""
     steps = _driven(pipeline, on_partial)
     result = None
@@ -111,7 +114,7 @@ async def run_async(pipeline: Pipeline, fetch: Callable[[Any, Any], Awaitable[li
         except StopIteration as done:
             return done.value
         if isinstance(step, Fetch):
-            result = await fetch(step.statement, step.params)
+            result = await fetch(step.statement, step.params, step.binary)
         else:
             if on_step is not None:
                 on_step(step.label)

@@ -138,7 +138,7 @@ def points(engines: Engines, cloud: np.ndarray, k: int = 10, where: list | None 
     lists, est = [], (yield from filter_estimate(where))
     for statement, params in search.knn_statements(query, s.candidate_count(fitted, rerank), where or [],
                                                    views=rerank, est=est):
-        lists.append((yield Fetch(statement, params)))
+        lists.append((yield Fetch(statement, params, binary=True)))
     warnings = (yield from _view_coverage(engines)) if rerank else []
     candidates = search.merge_knn(lists)
     if rerank:  # the vectors' answer at once; the re-rank replaces it (seconds on a CPU)
@@ -168,7 +168,7 @@ def like(engines: Engines, part_number: str, k: int = 10, where: list | None = N
     lists, est = [], (yield from filter_estimate(where))
     for statement, params in search.knn_statements(search.QueryEncoding(z, None, []), n, where or [],
                                                    exclude=part_number, views=False, est=est):
-        lists.append((yield Fetch(statement, params)))
+        lists.append((yield Fetch(statement, params, binary=True)))
     res = yield Compute(s.rerank_like, (part_number, pts, search.merge_knn(lists, n), max(k, similar_kinds.POOL)),
                         label="rerank")
     return (yield from similar_kinds.similar_after_match(res, k, where, est, anchor=part_number))

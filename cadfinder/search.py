@@ -308,7 +308,8 @@ class Searcher:
     def knn(self, query: QueryEncoding, n: int, where: list, exclude: str | None = None,
             views: bool = True) -> list[Candidate]:
         """Candidate parts for a query (see knn_statements)."""
-        lists = [self.conn.execute(q, p).fetchall() for q, p in knn_statements(query, n, where, exclude, views)]
+        lists = [self.conn.execute(q, p, binary=True).fetchall()
+                 for q, p in knn_statements(query, n, where, exclude, views)]
         self.conn.commit()
         return merge_knn(lists)
 

@@ -24,8 +24,9 @@ class _Conn:
     def __init__(self):
         self.commits = 0
 
-    def execute(self, statement, params):
+    def execute(self, statement, params, binary=False):
         assert statement == "SELECT %s"
+        self.binary = binary
         return self
 
     def fetchall(self):
@@ -40,7 +41,7 @@ def test_both_executors_feed_each_step_its_result_and_time_the_steps():
     res = pipeline.run(_steps(log), conn)
     assert log == [("model", [(2,)], 4)] and conn.commits == 1
 
-    async def fetch(statement, params):
+    async def fetch(statement, params, binary=False):
         await asyncio.sleep(0)
         return [(params[0],)]
 
@@ -67,7 +68,7 @@ def test_a_partial_answer_is_passed_on_and_the_steps_announced():
     assert partials[0].timings_ms["total"] < final.timings_ms["total"]
     assert pipeline.run(steps(), _Conn()).parsed == {"rows": [(2,)]}  # no one listening: nothing changes
 
-    async def fetch(statement, params):
+    async def fetch(statement, params, binary=False):
         return [(params[0],)]
 
     final = asyncio.run(pipeline.run_async(steps(), fetch, on_partial=partials.append, on_step=stages.append))
@@ -80,6 +81,23 @@ def test_a_failing_step_reaches_the_caller():
 
     with pytest.raises(ZeroDivisionError):
         pipeline.run(steps(), _Conn())
+
+
+def test_a_fetch_asks_both_executors_for_binary_rows_when_it_says_so():
+    def steps():
+        yield Fetch("SELECT %s", (2,))
+        yield Fetch("SELECT %s", (2,), binary=True)
+
+    asked = []
+
+    async def fetch(statement, params, binary=False):
+        asked.append(binary)
+        return [(params[0],)]
+
+    asyncio.run(pipeline.run_async(steps(), fetch))
+    conn = _Conn()
+    pipeline.run(steps(), conn)
+    assert asked == [False, True] and conn.binary is True
 
 
 def _same(a, b):
