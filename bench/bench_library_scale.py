@@ -160,6 +160,7 @@ def main() -> None:
     args = ap.parse_args()
     import psycopg
     import trimesh
+    from pgvector.psycopg import register_vector
 
     from cadfinder import demo, library, models, pipeline, queries, search, settings
     from cadfinder.db import embedded
@@ -192,8 +193,6 @@ def main() -> None:
     for label, uri in (("library", None), ("scaled", psycopg.conninfo.make_conninfo(
             embedded.server_uri("postgres"), dbname=target_db))):
         with (library.connect(s, None) if uri is None else psycopg.connect(uri)) as conn:
-            from pgvector.psycopg import register_vector
-
             register_vector(conn)
             parts_here = conn.execute("SELECT count(*) FROM cad_models").fetchone()[0]
             conn.commit()
@@ -216,7 +215,8 @@ def main() -> None:
                       f"{np.median(rr):.0f} ms, first answer {np.nanmedian(first):.2f} s (p50)", flush=True)
             geo.close()
     for kind in clouds:
-        print(f"{kind}: p50 scaled / library x{np.median(out[('scaled', kind)]) / np.median(out[('library', kind)]):.2f}")
+        ratio = np.median(out[("scaled", kind)]) / np.median(out[("library", kind)])
+        print(f"{kind}: p50 scaled / library x{ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,12 @@ from cadfinder.search import Result, SearchResult
 # views come nearest the best match's that join them.
 POOL = 30
 LIBRARY_NEIGHBOURS = 20
+# Which of the best match's 48 stored views ask the library for those neighbours: every 4th (the
+# views' directions are a Fibonacci lattice, so twelve still span the sphere). Each view is one
+# HNSW scan: at 100,000 parts 48 took a median 0.47 s, 12 0.19 s. Training queries' family
+# precision@10, 48 -> 12 views: demo 0.958 -> 0.957, variety kinds 0.793 -> 0.786 (docs/experiments.md,
+# session 23).
+NEIGHBOUR_VIEW_STEP = 4
 # The re-rank's best results keep their place ahead of the similar ones: the first KEEP (the
 # runner-up is the part when the best is a close sibling), and any the calibrated score calls a
 # probable match (an exact copy of the part, a look-alike of another size).
@@ -136,7 +142,8 @@ def similar_after_match(res: SearchResult, k: int, where: list | None = None, es
         res.results = res.results[:k]
         return res
     best_views, best_image = unpack_views(rows[0][1]), rows[0][2]
-    statement = search.view_statement(best_views, where or [], LIBRARY_NEIGHBOURS, est, shapes=False)
+    statement = search.view_statement(best_views[::NEIGHBOUR_VIEW_STEP], where or [], LIBRARY_NEIGHBOURS, est,
+                                      shapes=False)
     neighbours = search.merge_knn([(yield Fetch(*statement))])
     wanted = [pn for pn in [r.part_number for r in res.results] + [c.part_number for c in neighbours] if pn != best]
     rows = yield Fetch(VIEWS_SQL, (wanted,))
