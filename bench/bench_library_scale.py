@@ -64,17 +64,19 @@ def build(admin_uri: str, source_db: str, target_db: str, copies: int, index_set
     import psycopg
     from pgvector import HalfVector, Vector
     from pgvector.psycopg import register_vector
+    from psycopg import sql
 
     from cadfinder.db import indexes
 
     with psycopg.connect(admin_uri, autocommit=True) as admin:
         exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target_db,)).fetchone()
         if exists and rebuild:
-            admin.execute(f'DROP DATABASE "{target_db}"')
+            admin.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(target_db)))
             exists = None
         if not exists:
             print(f"copying {source_db} -> {target_db}", flush=True)
-            admin.execute(f'CREATE DATABASE "{target_db}" TEMPLATE "{source_db}"')
+            admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(target_db),
+                                                                           sql.Identifier(source_db)))
     uri = psycopg.conninfo.make_conninfo(admin_uri, dbname=target_db)
     with psycopg.connect(uri) as conn:
         register_vector(conn)
@@ -100,7 +102,7 @@ def build(admin_uri: str, source_db: str, target_db: str, copies: int, index_set
                 cur.executemany("INSERT INTO scale_noise VALUES (%s, %s, %s)",
                                 [(k, Vector(pl[k]), HalfVector(pd[k])) for k in range(NOISE_POOL)])
             for name in [indexes.index_name(t, c) for t, c in indexes.VECTOR_COLUMNS]:
-                conn.execute(f'DROP INDEX IF EXISTS "{name}"')
+                conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(name)))
             conn.commit()
         done = {r[0] for r in conn.execute("SELECT copy FROM scale_done").fetchall()}
         originals = conn.execute("SELECT id, surface_sample FROM cad_models WHERE part_number NOT LIKE '%~%' "
@@ -110,13 +112,13 @@ def build(admin_uri: str, source_db: str, target_db: str, copies: int, index_set
         for r in range(1, copies):
             if r in done:
                 continue
-            pick = f"(abs(hashtext(m.id::text || '{r}')) %% {NOISE_POOL})"
             rng = np.random.default_rng(r)
             conn.execute("TRUNCATE scale_sample")
             with conn.cursor().copy("COPY scale_sample (id, sample) FROM STDIN") as copy:
                 for pid, blob in originals:
                     copy.write_row((pid, stretched(blob, np.exp(rng.uniform(*np.log(STRETCH), 3)))))
-            conn.execute(f"""
+            params = {"r": str(r), "pool": NOISE_POOL}
+            conn.execute("""
                 INSERT INTO cad_models (id, part_number, revision, name, family, description, material, mass_kg,
                     volume_mm3, surface_area_mm2, bbox_min, bbox_max, size_x_mm, size_y_mm, size_z_mm, units,
                     norm_offset, norm_scale, genome, feature_counts, access_group, kind, sdf_latent,
@@ -128,14 +130,15 @@ def build(admin_uri: str, source_db: str, target_db: str, copies: int, index_set
                     m.feature_counts, m.access_group, m.kind, m.sdf_latent + n.latent, m.image_embedding,
                     m.description_embedding, t.sample, m.encoder_version, m.clip_version,
                     m.view_version, m.description_model
-                  FROM cad_models m JOIN scale_noise n ON n.k = {pick} JOIN scale_sample t ON t.id = m.id
-                 WHERE m.part_number NOT LIKE '%%~%%'""", {"r": str(r)})
-            conn.execute(f"""
+                  FROM cad_models m JOIN scale_sample t ON t.id = m.id
+                  JOIN scale_noise n ON n.k = abs(hashtext(m.id::text || %(r)s)) %% %(pool)s
+                 WHERE m.part_number NOT LIKE '%%~%%'""", params)
+            conn.execute("""
                 INSERT INTO scan_view_descriptors (model_id, view, descriptor, frame)
                 SELECT md5(d.model_id::text || %(r)s)::uuid, d.view, d.descriptor + n.descriptor, d.frame
                   FROM scan_view_descriptors d JOIN cad_models m ON m.id = d.model_id
-                  JOIN scale_noise n ON n.k = (abs(hashtext(d.model_id::text || '{r}' || d.view)) %% {NOISE_POOL})
-                 WHERE m.part_number NOT LIKE '%%~%%'""", {"r": str(r)})
+                  JOIN scale_noise n ON n.k = abs(hashtext(d.model_id::text || %(r)s || d.view)) %% %(pool)s
+                 WHERE m.part_number NOT LIKE '%%~%%'""", params)
             conn.execute("INSERT INTO scale_done VALUES (%s)", (r,))
             conn.commit()
             if r % 10 == 0 or r == copies - 1:
